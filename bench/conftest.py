@@ -1,0 +1,71 @@
+"""Shared benchmark set-up: every result carries its device, versions and date in extra_info.
+
+Conventions for bench/test_<thing>_bench.py:
+- time with `benchmark.pedantic(fn, rounds=..., warmup_rounds>=1)`, so JIT, autotuning and caches
+  stay out of the timings; on a GPU, call `torch.cuda.synchronize()` inside the timed function;
+- put the shapes, dtype and the baseline's name in `benchmark.extra_info`;
+- name baselines in the test id (`test_x[hirfast]`, `test_x[liger]`, ...), measured in one run.
+"""
+import datetime
+import os
+import platform
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from machine import machine_name  # noqa: E402
+
+
+def _versions():
+    out = {"python": platform.python_version()}
+    for mod in ("torch", "triton", "transformers", "hirfast", "if_verifiable", "liger_kernel",
+                "cut_cross_entropy", "flash_attn", "xformers"):
+        try:
+            m = __import__(mod)
+            out[mod] = getattr(m, "__version__", "unknown")
+        except Exception:  # noqa: BLE001 - an absent baseline is recorded as absent
+            pass
+    return out
+
+
+def _device():
+    info = {"machine": machine_name(), "cpu": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count()}
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+            info["cuda"] = torch.version.cuda
+    except ImportError:
+        pass
+    return info
+
+
+_ENV = None
+
+
+@pytest.fixture(autouse=True)
+def _record_environment(request):
+    global _ENV
+    if _ENV is None:
+        _ENV = {"device": _device(), "versions": _versions(),
+                "date": datetime.date.today().isoformat()}
+    if "benchmark" in request.fixturenames:
+        bm = request.getfixturevalue("benchmark")
+        bm.extra_info.update(_ENV)
+    yield
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+
+        has_gpu = torch.cuda.is_available()
+    except ImportError:
+        has_gpu = False
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords and not has_gpu:
+            item.add_marker(skip)

@@ -1,0 +1,243 @@
+// Python bindings of the engine (hirfast._C): marshalling only, no checking logic.
+//
+// Strings are passed to the engine as borrowed views of CPython's own buffers (1, 2 or 4 bytes
+// per code point), kept alive by references held here, and widened on the worker threads with
+// the GIL released.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <vector>
+
+#include "assets.h"
+#include "engine.h"
+#include "unicode.h"
+
+namespace py = pybind11;
+using namespace hirfast;
+
+namespace {
+
+[[noreturn]] void row_error(size_t row, const std::string& what) {
+  throw py::value_error("row " + std::to_string(row) + ": " + what);
+}
+
+U32 to_u32(PyObject* s) {
+  const Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+  const int kind = PyUnicode_KIND(s);
+  const void* data = PyUnicode_DATA(s);
+  U32 out(static_cast<size_t>(n), 0);
+  for (Py_ssize_t k = 0; k < n; ++k) out[k] = PyUnicode_READ(kind, data, k);
+  return out;
+}
+
+// Any code points, lone surrogates included (pybind11's own caster refuses those).
+py::object from_u32(U32View s) {
+  PyObject* o = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, s.data(), static_cast<Py_ssize_t>(s.size()));
+  if (!o) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(o);
+}
+U32 str_arg(py::handle h) {
+  if (!PyUnicode_Check(h.ptr())) throw py::type_error("expected a str");
+  return to_u32(h.ptr());
+}
+
+TextRef text_ref(PyObject* s) {
+  TextRef t;
+  t.data = PyUnicode_DATA(s);
+  t.length = static_cast<size_t>(PyUnicode_GET_LENGTH(s));
+  t.width = PyUnicode_KIND(s);
+  return t;
+}
+
+// A str, or bytes holding valid UTF-8 (decoded into `owned`).
+TextRef text_arg(py::handle obj, size_t row, const char* field, std::vector<U32>* owned) {
+  PyObject* o = obj.ptr();
+  if (PyUnicode_Check(o)) return text_ref(o);
+  if (PyBytes_Check(o)) {
+    std::string_view b(PyBytes_AS_STRING(o), static_cast<size_t>(PyBytes_GET_SIZE(o)));
+    U32 decoded;
+    size_t bad = 0;
+    if (!decode_utf8(b, &decoded, &bad))
+      row_error(row, std::string(field) + " is not valid UTF-8 (bad byte at offset " +
+                         std::to_string(bad) + ")");
+    owned->push_back(std::move(decoded));
+    TextRef t;
+    t.data = owned->back().data();
+    t.length = owned->back().size();
+    t.width = 4;
+    return t;
+  }
+  row_error(row, std::string(field) + " must be a str, got " + Py_TYPE(o)->tp_name);
+}
+
+Value to_value(py::handle h, int depth = 0) {
+  Value v;
+  PyObject* o = h.ptr();
+  v.type_name = Py_TYPE(o)->tp_name;
+  if (o == Py_None) {
+    v.type = Value::Type::kNull;
+  } else if (PyBool_Check(o)) {
+    v.type = Value::Type::kBool;
+    v.b = o == Py_True;
+  } else if (PyLong_Check(o)) {
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow) {
+      v.type = Value::Type::kOther;
+      v.type_name = "int (too large)";
+    } else {
+      v.type = Value::Type::kInt;
+      v.i = x;
+    }
+  } else if (PyFloat_Check(o)) {
+    v.type = Value::Type::kFloat;
+    v.f = PyFloat_AS_DOUBLE(o);
+  } else if (PyUnicode_Check(o)) {
+    v.type = Value::Type::kStr;
+    v.s = to_u32(o);
+  } else if ((PyList_Check(o) || PyTuple_Check(o)) && depth < 4) {
+    v.type = Value::Type::kList;
+    for (py::handle item : py::reinterpret_borrow<py::sequence>(h)) v.list.push_back(to_value(item, depth + 1));
+  } else {
+    v.type = Value::Type::kOther;
+  }
+  return v;
+}
+
+Kwargs to_kwargs(py::handle h, size_t row, size_t j) {
+  Kwargs out;
+  if (h.is_none()) return out;
+  if (!PyDict_Check(h.ptr()))
+    row_error(row, "kwargs[" + std::to_string(j) + "] must be a dict, got " + Py_TYPE(h.ptr())->tp_name);
+  for (auto item : py::reinterpret_borrow<py::dict>(h)) {
+    if (!PyUnicode_Check(item.first.ptr()))
+      row_error(row, "kwargs[" + std::to_string(j) + "] has a key that is not a str");
+    out.emplace_back(item.first.cast<std::string>(), to_value(item.second));
+  }
+  return out;
+}
+
+py::sequence as_sequence(py::handle h, const char* name) {
+  if (!PyList_Check(h.ptr()) && !PyTuple_Check(h.ptr()))
+    throw py::type_error(std::string(name) + " must be a list, got " + Py_TYPE(h.ptr())->tp_name);
+  return py::reinterpret_borrow<py::sequence>(h);
+}
+
+// Returns (verdicts, None) or (None, error dict).
+py::tuple check_batch_py(py::handle responses, py::handle instruction_ids, py::handle kwargs,
+                         py::handle prompts, bool loose, int num_threads) {
+  py::sequence resp = as_sequence(responses, "responses");
+  py::sequence ids = as_sequence(instruction_ids, "instruction_ids");
+  py::sequence kws = as_sequence(kwargs, "kwargs");
+  const size_t n = py::len(resp);
+  if (py::len(ids) != n || py::len(kws) != n)
+    throw py::value_error("responses, instruction_ids and kwargs must have the same length; got " +
+                          std::to_string(n) + ", " + std::to_string(py::len(ids)) + ", " +
+                          std::to_string(py::len(kws)));
+  const bool has_prompts = !prompts.is_none();
+  py::sequence prm;
+  if (has_prompts) {
+    prm = as_sequence(prompts, "prompts");
+    if (py::len(prm) != n)
+      throw py::value_error("prompts must have one entry per response; got " +
+                            std::to_string(py::len(prm)) + " for " + std::to_string(n) + " responses");
+  }
+
+  std::vector<BatchRow> rows(n);
+  std::vector<py::object> keep;  // keeps every borrowed string alive while the GIL is released
+  keep.reserve(2 * n);
+  std::vector<U32> owned;
+  owned.reserve(2 * n);
+  for (size_t r = 0; r < n; ++r) {
+    BatchRow& row = rows[r];
+    py::object rs = resp[r];
+    row.response = text_arg(rs, r, "response", &owned);
+    keep.push_back(std::move(rs));
+    if (has_prompts) {
+      py::object ps = prm[r];
+      if (!ps.is_none()) {
+        row.prompt = text_arg(ps, r, "prompt", &owned);
+        row.has_prompt = true;
+      }
+      keep.push_back(std::move(ps));
+    }
+    py::object id_list = ids[r];
+    py::object kw_list = kws[r];
+    if (!PyList_Check(id_list.ptr()) && !PyTuple_Check(id_list.ptr()))
+      row_error(r, std::string("instruction_ids must be a list of str, got ") + Py_TYPE(id_list.ptr())->tp_name);
+    if (!PyList_Check(kw_list.ptr()) && !PyTuple_Check(kw_list.ptr()))
+      row_error(r, std::string("kwargs must be a list of dicts, got ") + Py_TYPE(kw_list.ptr())->tp_name);
+    py::sequence id_seq = py::reinterpret_borrow<py::sequence>(id_list);
+    py::sequence kw_seq = py::reinterpret_borrow<py::sequence>(kw_list);
+    const size_t m = py::len(id_seq);
+    if (py::len(kw_seq) != m)
+      row_error(r, "has " + std::to_string(m) + " instruction ids but " + std::to_string(py::len(kw_seq)) +
+                       " kwargs dicts (one per id is required)");
+    row.ids.reserve(m);
+    row.kwargs.reserve(m);
+    for (size_t j = 0; j < m; ++j) {
+      py::object id = id_seq[j];
+      if (!PyUnicode_Check(id.ptr()))
+        row_error(r, "instruction_ids[" + std::to_string(j) + "] must be a str, got " + Py_TYPE(id.ptr())->tp_name);
+      row.ids.push_back(id.cast<std::string>());
+      row.kwargs.push_back(to_kwargs(kw_seq[j], r, j));
+    }
+  }
+
+  std::vector<std::vector<uint8_t>> results;
+  BatchError err;
+  bool ok;
+  {
+    py::gil_scoped_release release;
+    ok = check_batch(rows, loose, num_threads, &results, &err);
+  }
+  if (!ok) {
+    py::dict e;
+    e["row"] = err.row;
+    e["constraint"] = err.constraint;
+    e["instruction_id"] = err.instruction_id;
+    e["field"] = err.field;
+    e["message"] = err.message;
+    return py::make_tuple(py::none(), e);
+  }
+  py::list out(n);
+  for (size_t r = 0; r < n; ++r) {
+    py::list row(results[r].size());
+    for (size_t j = 0; j < results[r].size(); ++j) row[j] = py::bool_(results[r][j] != 0);
+    out[r] = row;
+  }
+  return py::make_tuple(out, py::none());
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "hirfast's C++ constraint engine (see hirfast.verify for the public API)";
+  m.def("set_assets_dir", &set_assets_dir, py::arg("path"));
+  m.def("unicode_version", &unicode_version);
+  m.def("instruction_ids", [] { return Registry::get().ids(); });
+  m.def("check_batch", &check_batch_py, py::arg("responses"), py::arg("instruction_ids"),
+        py::arg("kwargs"), py::arg("prompts"), py::arg("loose"), py::arg("num_threads"));
+
+  // --- Test hooks: internal components exposed for differential tests against Python. ---
+  m.def("_py_lower", [](py::handle s) { return from_u32(py_lower(str_arg(s))); });
+  m.def("_py_upper", [](py::handle s) { return from_u32(py_upper(str_arg(s))); });
+  m.def("_py_isupper", [](py::handle s) { return py_isupper(str_arg(s)); });
+  m.def("_py_islower", [](py::handle s) { return py_islower(str_arg(s)); });
+  m.def("_py_split_ws", [](py::handle s) {
+    U32 text = str_arg(s);
+    py::list out;
+    for (U32View v : py_split_ws(text)) out.append(from_u32(v));
+    return out;
+  });
+  m.def("_py_strip", [](py::handle s) { U32 t = str_arg(s); return from_u32(py_strip(t)); });
+  m.def("_py_splitlines", [](py::handle s) {
+    U32 text = str_arg(s);
+    py::list out;
+    for (U32View v : py_splitlines(text)) out.append(from_u32(v));
+    return out;
+  });
+  m.def("_re_fold_key", [](uint32_t c) { return static_cast<uint32_t>(re_fold_key(c)); });
+  // (component sections below: regex, punkt, treebank, langdetect)
+}

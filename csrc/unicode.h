@@ -1,0 +1,119 @@
+// Unicode primitives with CPython 3.11 semantics (Unicode 14.0.0).
+//
+// Text inside the engine is a sequence of code points (std::u32string). Every predicate here
+// answers what the same call answers in Python: `py_isspace(c)` is `chr(c).isspace()`,
+// `re_word(c)` is whether `re.match(r"\w", chr(c))` matches, and so on. The tables come from
+// tools/gen_unicode_tables.py, which reads them off a CPython 3.11 interpreter.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hirfast {
+
+using U32 = std::u32string;
+using U32View = std::u32string_view;
+
+namespace uflag {
+enum : uint16_t {
+  kSpace = 1 << 0,
+  kAlnum = 1 << 1,
+  kAlpha = 1 << 2,
+  kDecimal = 1 << 3,
+  kDigit = 1 << 4,
+  kNumeric = 1 << 5,
+  kUpper = 1 << 6,
+  kLower = 1 << 7,
+  kTitle = 1 << 8,
+  kCased = 1 << 9,
+  kCaseIgnorable = 1 << 10,
+  kPrintable = 1 << 11,
+  kLinebreak = 1 << 12,
+};
+}  // namespace uflag
+
+// Raw flag word of a code point (0 for anything beyond U+10FFFF).
+uint16_t uflags(char32_t c);
+
+inline bool py_isspace(char32_t c) {
+  // Fast path for ASCII: \t \n \v \f \r, 0x1c-0x1f and space.
+  if (c < 128) return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f);
+  return uflags(c) & uflag::kSpace;
+}
+inline bool py_isalnum(char32_t c) {
+  if (c < 128) return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z');
+  return uflags(c) & uflag::kAlnum;
+}
+inline bool py_isalpha(char32_t c) {
+  if (c < 128) return (c | 32) >= 'a' && (c | 32) <= 'z';
+  return uflags(c) & uflag::kAlpha;
+}
+inline bool py_isdecimal(char32_t c) {
+  if (c < 128) return c >= '0' && c <= '9';
+  return uflags(c) & uflag::kDecimal;
+}
+inline bool py_isdigit(char32_t c) { return uflags(c) & uflag::kDigit; }
+inline bool py_isnumeric(char32_t c) { return uflags(c) & uflag::kNumeric; }
+// chr(c).isupper() / chr(c).islower()
+inline bool py_isupper_char(char32_t c) {
+  if (c < 128) return c >= 'A' && c <= 'Z';
+  return uflags(c) & uflag::kUpper;
+}
+inline bool py_islower_char(char32_t c) {
+  if (c < 128) return c >= 'a' && c <= 'z';
+  return uflags(c) & uflag::kLower;
+}
+inline bool py_istitle_char(char32_t c) { return uflags(c) & uflag::kTitle; }
+inline bool py_iscased(char32_t c) { return uflags(c) & uflag::kCased; }
+inline bool py_iscaseignorable(char32_t c) { return uflags(c) & uflag::kCaseIgnorable; }
+inline bool py_isprintable(char32_t c) { return uflags(c) & uflag::kPrintable; }
+
+// re (str patterns, Unicode mode): \w, \d, \s
+inline bool re_word(char32_t c) { return c == '_' || py_isalnum(c); }
+inline bool re_digit(char32_t c) { return py_isdecimal(c); }
+inline bool re_space(char32_t c) { return py_isspace(c); }
+
+// Simple (one code point) mappings: the code point str.lower()/str.upper() gives when the
+// full mapping is a single code point, else c itself.
+char32_t simple_lower(char32_t c);
+char32_t simple_upper(char32_t c);
+// _sre.unicode_tolower: the lowercase `re` compares under IGNORECASE.
+char32_t sre_lower(char32_t c);
+// Two code points match each other under re.IGNORECASE iff their fold keys are equal.
+char32_t re_fold_key(char32_t c);
+// All code points with the same fold key as c (c included), in ascending order.
+void re_fold_orbit(char32_t c, std::vector<char32_t>* out);
+
+// Full case mapping of one code point, appended to out (str.lower / str.upper of chr(c)).
+void append_lower(char32_t c, U32* out);
+void append_upper(char32_t c, U32* out);
+
+// str methods over whole strings.
+U32 py_lower(U32View s);  // str.lower(), final sigma included
+U32 py_upper(U32View s);  // str.upper()
+bool py_isupper(U32View s);  // str.isupper(): no lower/title char and at least one upper
+bool py_islower(U32View s);  // str.islower()
+U32View py_strip(U32View s);   // str.strip()
+U32View py_lstrip(U32View s);  // str.lstrip()
+U32View py_rstrip(U32View s);  // str.rstrip()
+U32View py_strip_chars(U32View s, U32View chars);  // str.strip(chars)
+std::vector<U32View> py_split_ws(U32View s);         // str.split()
+std::vector<U32View> py_split(U32View s, U32View sep);  // str.split(sep), sep non-empty
+std::vector<U32View> py_splitlines(U32View s);     // str.splitlines() (no keepends)
+U32 py_replace(U32View s, U32View old, U32View repl);  // str.replace (old non-empty)
+size_t py_count(U32View s, U32View sub);  // str.count(sub), non-overlapping; sub non-empty
+bool py_contains(U32View s, U32View sub);  // sub in s
+U32 py_join(const std::vector<U32View>& parts, U32View sep);
+
+// UTF-8 <-> code points. decode_utf8 returns false on invalid UTF-8 (CPython's strict
+// decoder: no surrogates, no overlongs) and sets *error_offset to the first bad byte.
+bool decode_utf8(std::string_view in, U32* out, size_t* error_offset);
+std::string encode_utf8(U32View s);  // lone surrogates are written as CPython's surrogatepass
+U32 from_ascii(std::string_view s);   // for literals in C++ source (ASCII/UTF-8 both fine)
+U32 from_utf8_literal(std::string_view s);  // UTF-8 literal in C++ source; aborts if invalid
+
+const char* unicode_version();
+
+}  // namespace hirfast
