@@ -1,0 +1,5 @@
+import sys
+
+from hirfast.cli import main
+
+sys.exit(main())
