@@ -322,6 +322,7 @@ PYBIND11_MODULE(_C, m) {
     U32 r = str_arg(repl);
     return from_u32(re_compiled(pattern, flags)->sub(t, r, count));
   }, py::arg("pattern"), py::arg("flags"), py::arg("repl"), py::arg("text"), py::arg("count") = 0);
+  m.def("_re_set_backtrack_budget", &regex_set_backtrack_budget, py::arg("bits"));
   m.def("_re_info", [=](py::handle pattern, uint32_t flags) {
     std::shared_ptr<const Regex> re = re_compiled(pattern, flags);
     py::dict d;

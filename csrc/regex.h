@@ -89,8 +89,6 @@ class Regex {
   explicit Regex(std::unique_ptr<const regex_detail::Compiled> compiled);
 
  private:
-  bool exec(std::u32string_view text, size_t pos, int mode, bool must_advance, bool want_groups,
-            RegexMatch* m) const;
   template <typename F>
   void scan(std::u32string_view text, size_t limit, bool want_groups, F&& on_match) const;
 
@@ -99,5 +97,10 @@ class Regex {
 
 // Thread-safe bounded cache keyed by (pattern, flags); compile errors are not cached.
 std::shared_ptr<const Regex> cached_regex(std::u32string_view pattern, uint32_t flags);
+
+// Matching runs a memoized backtracker while states x (text length + 1) is at most this many
+// bits (default 2**28) and the Pike VM beyond; both give the same results. Tests set 0 to run
+// the Pike VM everywhere. Returns the previous value.
+uint64_t regex_set_backtrack_budget(uint64_t bits);
 
 }  // namespace hirfast

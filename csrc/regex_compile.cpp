@@ -115,6 +115,7 @@ class Compiler {
   void run() {
     compile_seq(parsed_.seq, parsed_.flags);
     emit(Inst{Op::kMatch});
+    start_filter();
   }
 
  private:
@@ -528,6 +529,43 @@ class Compiler {
     }
   }
 
+  // sre's search skips start positions whose character is not in the "charset prefix" of the
+  // pattern's INFO block (_compiler._compile_info). That set is compiled with the pattern's
+  // global flags even when it comes from inside a leading (?a:...) or (?u:...), so a leading
+  // scoped ASCII/UNICODE switch around \w \d \s gives search() a different first-character
+  // filter than match(): re.search(r"(?a:\W)", "\u00b5") is None though re.match finds it.
+  // The filter is kept only in that case; everywhere else it is implied by the pattern. (When
+  // the leading chain of groups ends in a set, sre finds no literal prefix, which would have
+  // replaced the charset.)
+  void start_filter() {
+    const uint32_t outer = parsed_.flags;
+    if (seq_width(parsed_.seq, widths_).lo == 0) return;
+    const Seq* seq = &parsed_.seq;
+    uint32_t f = outer;
+    while (!seq->empty() && (*seq)[0].op == NodeOp::kSubpattern) {
+      f = combine_flags(f, (*seq)[0].add_flags, (*seq)[0].del_flags);
+      seq = &(*seq)[0].subs[0];
+    }
+    if (seq->empty() || (*seq)[0].op != NodeOp::kIn) return;
+    if ((f & kFlagUnicode) == (outer & kFlagUnicode)) return;
+    const std::vector<SetItem>& items = (*seq)[0].set;
+    bool has_category = false;
+    for (const SetItem& it : items) {
+      has_category = has_category || it.op == SetOp::kCategory;
+      if ((f & kFlagIgnoreCase) && it.op == SetOp::kLiteral &&
+          ((f & kFlagUnicode) ? sre_iscased(it.lo) : ascii_iscased(it.lo)))
+        return;
+      if ((f & kFlagIgnoreCase) && it.op == SetOp::kRange) {
+        if (it.hi > 0xFFFF) return;
+        for (char32_t c = it.lo; c <= it.hi; ++c)
+          if ((f & kFlagUnicode) ? sre_iscased(c) : ascii_iscased(c)) return;
+      }
+    }
+    if (!has_category) return;
+    out_->start_filter = class_test(items, outer & ~kFlagIgnoreCase);
+    out_->has_start_filter = true;
+  }
+
   const ParsedPattern& parsed_;
   const std::vector<Width>& widths_;
   Compiled* out_;
@@ -679,6 +717,20 @@ std::unique_ptr<const Compiled> compile_pattern(const ParsedPattern& parsed) {
   c->groups = parsed.groups;
   c->group_index = parsed.group_index;
   c->flags = parsed.flags;
+
+  const FoldMode mode = !(parsed.flags & kFlagIgnoreCase) ? FoldMode::kNone
+                        : (parsed.flags & kFlagUnicode)   ? FoldMode::kUnicode
+                                                          : FoldMode::kAscii;
+  bool pure = false;
+  std::u32string prefix = literal_prefix(parsed.seq, &pure);
+  if (!prefix.empty()) {
+    c->literal_searcher.init(prefix, mode);
+    c->has_prefix = true;
+    c->literal = pure;
+  }
+  // A plain string needs no program (and so no size limit: keywords may be long).
+  if (c->literal) return c;
+
   Compiler(parsed, widths, c.get()).run();
 
   // States: one per (pc, flags of the live nullable loops).
@@ -695,16 +747,6 @@ std::unique_ptr<const Compiled> compile_pattern(const ParsedPattern& parsed) {
   if ((2 * parsed.groups + 2) * total > kMaxCaptureCells)
     unsupported("pattern has too many groups for its size (" + std::to_string(parsed.groups) + " groups)");
 
-  const FoldMode mode = !(parsed.flags & kFlagIgnoreCase) ? FoldMode::kNone
-                        : (parsed.flags & kFlagUnicode)   ? FoldMode::kUnicode
-                                                          : FoldMode::kAscii;
-  bool pure = false;
-  std::u32string prefix = literal_prefix(parsed.seq, &pure);
-  if (!prefix.empty()) {
-    c->literal_searcher.init(prefix, mode);
-    c->has_prefix = true;
-    c->literal = pure;
-  }
   if (!parsed.seq.empty() && parsed.seq[0].op == NodeOp::kAt) {
     const auto code = parsed.seq[0].c;
     c->anchored_start = code == kAtBeginningString || (code == kAtBeginning && !(parsed.flags & kFlagMultiline));

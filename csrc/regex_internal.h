@@ -239,9 +239,58 @@ struct Compiled {
   // is empty), positions are skipped until one does.
   std::vector<CharTest> first_tests;
   bool can_skip = false;
+  // search() only: a match must start at a character passing this test (an sre quirk, see
+  // Compiler::start_filter).
+  bool has_start_filter = false;
+  CharTest start_filter;
 };
 
 std::unique_ptr<const Compiled> compile_pattern(const ParsedPattern& parsed);
+
+// ---------------------------------------------------------------------------------------------
+// Matching.
+
+enum Mode : int { kSearch = 0, kMatchAt = 1, kFullMatch = 2 };
+
+struct Scratch;
+
+// Runs the searches of one call (search/match/fullmatch) or of one scan (the successive
+// searches of findall/finditer/split/sub over the same text). Two engines give identical
+// results: a memoized backtracker (each (state, position) explored at most once per scan, so a
+// whole scan is linear) while states x text length bits fit the budget, and the Pike VM
+// (memory independent of the text length) beyond it.
+class Matcher {
+ public:
+  Matcher(const Compiled& c, U32View text, size_t first_start, bool want_groups);
+  ~Matcher();
+  Matcher(const Matcher&) = delete;
+  Matcher& operator=(const Matcher&) = delete;
+  // The leftmost-first match at or after `start` (kSearch) or at `start`. must_advance: an
+  // empty match at `start` does not count (findall's rule right after an empty match).
+  bool exec(size_t start, Mode mode, bool must_advance, RegexMatch* m);
+
+ private:
+  enum class Result { kFound, kNotFound, kAborted };
+  bool literal_exec(size_t start, Mode mode, RegexMatch* m) const;
+  Result backtrack_exec(size_t start, Mode mode, bool must_advance);
+  Result backtrack_from(size_t p0, Mode mode, size_t start, bool must_advance);
+  bool pike_exec(size_t start, Mode mode, bool must_advance);
+  bool visit(size_t q, uint32_t sid);
+  size_t next_candidate(size_t from, Mode mode) const;
+  bool is_candidate(size_t p, Mode mode) const;
+  void fill(RegexMatch* m) const;
+
+  const Compiled& c_;
+  U32View text_;
+  size_t n_;
+  size_t ns_;      // capture slots: 2 (span) or 2 + 2 x groups
+  size_t base_;    // the backtracker's visited bits start at this position
+  bool use_backtracker_;
+  size_t cleared_positions_ = 0;  // visited bits are valid (zeroed) for this many positions
+  Scratch* s_;
+  bool owns_scratch_;
+};
+
 
 }  // namespace regex_detail
 }  // namespace hirfast

@@ -86,7 +86,24 @@ def compile_both(pattern, flags):
     return perr, oerr
 
 
+def both_engines(fn):
+    """fn() with the default engine choice (the backtracker on these sizes) and with the Pike VM
+    forced; the two must agree, and the answer is returned."""
+    previous = _C._re_set_backtrack_budget(0)
+    try:
+        pike = fn()
+    finally:
+        _C._re_set_backtrack_budget(previous)
+    default = fn()
+    assert default == pike, (default, pike)
+    return default
+
+
 def compare_on(pattern, flags, texts, repls=()):
+    both_engines(lambda: _compare_on(pattern, flags, texts, repls))
+
+
+def _compare_on(pattern, flags, texts, repls):
     rx = re.compile(pattern, flags)
     for text in texts:
         assert ours_tuple(_C._re_search(pattern, flags, text)) == py_match_tuple(rx.search(text))
@@ -165,7 +182,7 @@ def texts_for(pattern):
     return st.lists(texts, min_size=1, max_size=4)
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pattern=patterns, prefix=global_flags, flags=flag_values, data=st.data())
 def test_generated_patterns_agree_with_python(pattern, prefix, flags, data):
     pattern = prefix + pattern
@@ -181,7 +198,7 @@ def test_generated_patterns_agree_with_python(pattern, prefix, flags, data):
 raw_pattern = st.text(alphabet="ab()[]{}*+?|^$.\\-:=!<>P#,0123456789gkKswdx\u212a \n", max_size=16)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=3000, deadline=None)
 @given(pattern=raw_pattern, flags=flag_values, text=st.text(alphabet="ab()[]{}*+?|.\\-kK \n019", max_size=20))
 def test_random_strings_as_patterns(pattern, flags, text):
     perr, oerr = compile_both(pattern, flags)
@@ -318,6 +335,16 @@ RESPONSE = ("Here is my answer. SECTION 1\nThe Kelvin sign \u212a and STRASSE, s
 ])
 def test_checker_patterns(pattern, flags):
     compare_on(pattern, flags, [RESPONSE, "", "\n", RESPONSE.lower()], REPLS[:2])
+
+
+@pytest.mark.parametrize("pattern, flags", [
+    (r"(?a:\W)", 0), (r"(?a:x|\W)", 0), (r"((?a:[\t\w]))\d", 0), (r"(?u:\W)", re.A), (r"(?u:\w)+", re.A),
+    (r"(?a:\s)", 0), (r"(?a:[^\d])", 0),
+])
+def test_search_start_filter_uses_global_flags(pattern, flags):
+    # sre's search skips positions by a first-character set compiled with the global flags,
+    # even inside a leading (?a:...): search can miss what match finds.
+    compare_on(pattern, flags, ["\u00b5", "a\u00b5", "\u00e91", "\u0663 x\u00e9", "\u2003\u00a0 "])
 
 
 def test_literal_detection():
