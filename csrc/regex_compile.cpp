@@ -148,7 +148,7 @@ class Compiler {
     const size_t shift = pc() - s;
     for (size_t k = s; k < e; ++k) {
       Inst i = out_->prog[k];
-      if (i.op == Op::kJmp || i.op == Op::kSplit || i.op == Op::kCheckEmpty) {
+      if (i.op == Op::kJmp || i.op == Op::kSplit || i.op == Op::kCheckEmpty || i.op == Op::kRepeatGreedy) {
         i.x += static_cast<uint32_t>(shift);
         if (i.op == Op::kSplit) i.y += static_cast<uint32_t>(shift);
       }
@@ -286,6 +286,13 @@ class Compiler {
     return std::nullopt;
   }
 
+  void emit_repeat_greedy(const CharTest& t) {
+    Inst r{Op::kRepeatGreedy};
+    r.test = t;
+    r.x = static_cast<uint32_t>(pc() + 1);
+    emit(r);
+  }
+
   // x{min,max}+ on one character: as many as possible, never giving any back. The greedy loop
   // whose exit requires the next character to fail the test (or the count to reach max) has
   // exactly that single path.
@@ -296,13 +303,7 @@ class Compiler {
     std::vector<size_t> to_guard;
     size_t end_jump = SIZE_MAX;
     if (max == kMaxRepeat) {
-      size_t loop = emit(Inst{Op::kSplit});
-      out_->prog[loop].x = static_cast<uint32_t>(pc());
-      emit_consume(t);
-      Inst back{Op::kJmp};
-      back.x = static_cast<uint32_t>(loop);
-      emit(back);
-      to_guard.push_back(loop);
+      emit_repeat_greedy(t);
     } else {
       for (uint64_t k = min; k < max; ++k) {
         size_t split = emit(Inst{Op::kSplit});
@@ -347,6 +348,12 @@ class Compiler {
       for (uint64_t k = 1; k < n.min; ++k) replicate(body_start, body_end);
     }
     if (optional == 0 || n.max == n.min) return;
+    if (greedy && n.max == kMaxRepeat) {
+      if (std::optional<CharTest> t = simple_test(item, flags)) {
+        emit_repeat_greedy(*t);
+        return;
+      }
+    }
 
     if (nullable && depth_ >= kMaxNullableDepth)
       unsupported("repeats of sub-patterns that can match the empty string are nested more than " +
@@ -610,6 +617,12 @@ bool first_tests(const Compiled& c, std::vector<CharTest>* out) {
         stack.push_back(i.x);
         stack.push_back(pc + 1);
         break;
+      case Op::kRepeatGreedy:
+        if (i.test.kind == CharTest::kAnyAll || i.test.kind == CharTest::kAnyButNewline) return false;
+        if (out->size() >= 8) return false;
+        out->push_back(i.test);
+        stack.push_back(i.x);
+        break;
       default: stack.push_back(pc + 1); break;
     }
   }
@@ -751,7 +764,13 @@ std::unique_ptr<const Compiled> compile_pattern(const ParsedPattern& parsed) {
     const auto code = parsed.seq[0].c;
     c->anchored_start = code == kAtBeginningString || (code == kAtBeginning && !(parsed.flags & kFlagMultiline));
   }
+  if (!parsed.seq.empty() && parsed.seq[0].op == NodeOp::kAt && parsed.seq[0].c == kAtBeginning &&
+      (parsed.flags & kFlagMultiline))
+    c->line_start = true;
   if (!c->has_prefix) c->can_skip = first_tests(*c, &c->first_tests);
+  for (char32_t ch = 0; c->can_skip && ch < 256; ++ch)
+    for (const CharTest& t : c->first_tests)
+      if (t(ch)) c->first_low[ch >> 6] |= uint64_t{1} << (ch & 63);
   return c;
 }
 

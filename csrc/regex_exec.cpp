@@ -54,12 +54,17 @@ struct Queue {
   }
 };
 
-// A pending branch (pc, mask at position pos), or a capture slot to restore (slot >= 0).
+// A pending branch (pc, mask) at position `value`; a capture slot to restore (slot >= 0) to
+// `value`; or (slot == kRangeFrame) the exit of a greedy one-character loop at positions
+// value, value - 1, ..., lo, tried in that order (the mask applies at lo only).
+constexpr int32_t kBranchFrame = -1;
+constexpr int32_t kRangeFrame = -2;
 struct Frame {
   uint32_t pc;
   uint32_t mask;
   int32_t slot;
-  ptrdiff_t value;  // position of the branch, or the slot's previous value
+  ptrdiff_t value;
+  size_t lo;
 };
 
 }  // namespace
@@ -104,6 +109,26 @@ bool assert_holds(U32View t, uint8_t at, size_t p) {
     default: return false;
   }
 }
+
+// The backtracker's stack: a vector used through an index, so pushes stay inline.
+class FrameStack {
+ public:
+  explicit FrameStack(std::vector<Frame>* storage) : v_(*storage) {
+    if (v_.size() < 64) v_.resize(64);
+  }
+  bool empty() const { return top_ == 0; }
+  size_t size() const { return top_; }
+  Frame& back() { return v_[top_ - 1]; }
+  void pop() { --top_; }
+  void push(const Frame& f) {
+    if (top_ == v_.size()) v_.resize(2 * v_.size());
+    v_[top_++] = f;
+  }
+
+ private:
+  std::vector<Frame>& v_;
+  size_t top_ = 0;
+};
 
 inline uint32_t live_mask(const Inst& in, uint32_t mask) {
   // Only the flags of the loops around pc matter, and a consuming step clears them all.
@@ -188,36 +213,50 @@ bool Matcher::literal_exec(size_t start, Mode mode, RegexMatch* m) const {
 bool Matcher::is_candidate(size_t p, Mode mode) const {
   if (c_.anchored_start) return p == 0;
   if (mode == kSearch && c_.has_start_filter && !(p < n_ && c_.start_filter(text_[p]))) return false;
+  if (c_.line_start && !(p == 0 || text_[p - 1] == U'\n')) return false;
   if (c_.has_prefix) {
     if (p >= n_) return false;
     const auto& first = c_.literal_searcher.first;
     return std::find(first.begin(), first.end(), text_[p]) != first.end();
   }
-  if (c_.can_skip) {
-    if (p >= n_) return false;
-    for (const CharTest& t : c_.first_tests)
-      if (t(text_[p])) return true;
-    return false;
-  }
+  if (c_.can_skip) return p < n_ && first_char_ok(text_[p]);
   return true;
+}
+
+bool Matcher::first_char_ok(char32_t ch) const {
+  if (ch < 256) return (c_.first_low[ch >> 6] >> (ch & 63)) & 1;
+  for (const CharTest& t : c_.first_tests)
+    if (t(ch)) return true;
+  return false;
 }
 
 size_t Matcher::next_candidate(size_t from, Mode mode) const {
   if (from > n_) return U32View::npos;
   if (c_.anchored_start) return from == 0 ? 0 : U32View::npos;
+  if (c_.line_start) {
+    const char32_t* data = text_.data();
+    size_t i = from;
+    while (i <= n_) {
+      if (i > 0 && data[i - 1] != U'\n') {
+        const char32_t* nl = std::find(data + i, data + n_, U'\n');
+        if (nl == data + n_) return U32View::npos;
+        i = static_cast<size_t>(nl - data) + 1;
+        continue;
+      }
+      if (is_candidate(i, mode)) return i;
+      ++i;
+    }
+    return U32View::npos;
+  }
   if (mode == kSearch && c_.has_start_filter) {
-    for (size_t i = from; i < n_; ++i)
+    for (size_t i = from; i <= n_; ++i)
       if (is_candidate(i, mode)) return i;
     return U32View::npos;
   }
   if (c_.has_prefix) return c_.literal_searcher.find(text_, from);
   if (c_.can_skip) {
-    const auto& tests = c_.first_tests;
-    for (size_t i = from; i < n_; ++i) {
-      const char32_t ch = text_[i];
-      for (const CharTest& t : tests)
-        if (t(ch)) return i;
-    }
+    for (size_t i = from; i < n_; ++i)
+      if (first_char_ok(text_[i])) return i;
     return U32View::npos;
   }
   return from;
@@ -226,27 +265,19 @@ size_t Matcher::next_candidate(size_t from, Mode mode) const {
 // ---------------------------------------------------------------------------------------------
 // Backtracker with a visited bit per (state, position).
 
-bool Matcher::visit(size_t q, uint32_t sid) {
-  const size_t r = q - base_;
-  if (r >= cleared_positions_) {
-    // Zero the bits of positions as the search first reaches them (a search that stops early
-    // on a long text touches little memory).
-    const size_t upto = std::min(n_ - base_ + 1, r + 256);
-    const size_t from_bit = cleared_positions_ * c_.num_states;
-    const size_t to_word = (upto * c_.num_states + 63) / 64;
-    auto& v = s_->visited;
-    if (v.size() < to_word) v.resize(to_word);
-    size_t w = from_bit / 64;
-    if (from_bit % 64) v[w++] &= (uint64_t{1} << (from_bit % 64)) - 1;
-    std::fill(v.begin() + static_cast<ptrdiff_t>(w), v.begin() + static_cast<ptrdiff_t>(to_word), 0);
-    cleared_positions_ = upto;
-  }
-  const size_t bit = r * c_.num_states + sid;
-  uint64_t& w = s_->visited[bit >> 6];
-  const uint64_t b = uint64_t{1} << (bit & 63);
-  if (w & b) return false;
-  w |= b;
-  return true;
+void Matcher::clear_positions_upto(size_t r) {
+  // Zero the bits of positions as the search first reaches them (a search that stops early
+  // on a long text touches little memory).
+  const size_t upto = std::min(n_ - base_ + 1, r + 256);
+  const size_t from_bit = cleared_positions_ * c_.num_states;
+  const size_t to_word = (upto * c_.num_states + 63) / 64;
+  auto& v = s_->visited;
+  if (v.size() < to_word) v.resize(std::max(to_word, 2 * v.size()));
+  size_t w = from_bit / 64;
+  if (from_bit % 64) v[w++] &= (uint64_t{1} << (from_bit % 64)) - 1;
+  std::fill(v.begin() + static_cast<ptrdiff_t>(w), v.begin() + static_cast<ptrdiff_t>(to_word), 0);
+  cleared_positions_ = upto;
+  visited_ = v.data();
 }
 
 Matcher::Result Matcher::backtrack_exec(size_t start, Mode mode, bool must_advance) {
@@ -271,28 +302,34 @@ Matcher::Result Matcher::backtrack_exec(size_t start, Mode mode, bool must_advan
 Matcher::Result Matcher::backtrack_from(size_t p0, Mode mode, size_t start, bool must_advance) {
   const Inst* prog = c_.prog.data();
   const uint32_t* base = c_.state_base.data();
-  auto& stack = s_->stack;
+  const char32_t* text = text_.data();
+  FrameStack stack(&s_->stack);
   auto& caps = s_->work;
   caps.assign(ns_, -1);
   caps[0] = static_cast<ptrdiff_t>(p0);
-  stack.clear();
-  stack.push_back(Frame{0, 0, -1, static_cast<ptrdiff_t>(p0)});
+  stack.push(Frame{0, 0, kBranchFrame, static_cast<ptrdiff_t>(p0), p0});
   while (!stack.empty()) {
-    const Frame f = stack.back();
-    stack.pop_back();
-    if (f.slot >= 0) {
-      caps[f.slot] = f.value;
+    Frame& top = stack.back();
+    uint32_t pc = top.pc;
+    uint32_t mask = top.mask;
+    size_t q = static_cast<size_t>(top.value);
+    if (top.slot >= 0) {
+      caps[top.slot] = top.value;
+      stack.pop();
       continue;
     }
-    uint32_t pc = f.pc;
-    uint32_t mask = f.mask;
-    size_t q = static_cast<size_t>(f.value);
+    if (top.slot == kRangeFrame && q > top.lo) {
+      --top.value;  // the next (shorter) try stays on the stack
+      mask = 0;
+    } else {
+      stack.pop();
+    }
     while (true) {
       const Inst& in = prog[pc];
       mask = live_mask(in, mask);
       if (!visit(q, base[pc] + mask)) break;
       if (in.op == Op::kConsume) {
-        if (q < n_ && in.test(text_[q])) {
+        if (q < n_ && in.test(text[q])) {
           ++q;
           ++pc;
           continue;
@@ -301,6 +338,17 @@ Matcher::Result Matcher::backtrack_from(size_t p0, Mode mode, size_t start, bool
       }
       bool fail = false;
       switch (in.op) {
+        case Op::kRepeatGreedy: {
+          // Take as many as possible; the exit is tried from the longest run down to none.
+          const size_t lo = q;
+          const uint32_t mask_lo = mask;
+          while (q < n_ && in.test(text[q]) && visit(q + 1, base[pc])) ++q;
+          if (stack.size() >= kMaxBacktrackFrames) return Result::kAborted;
+          if (q > lo) stack.push(Frame{in.x, mask_lo, kRangeFrame, static_cast<ptrdiff_t>(q - 1), lo});
+          pc = in.x;
+          mask = q > lo ? 0 : mask_lo;
+          break;
+        }
         case Op::kMatch:
           if ((must_advance && q == start) || (mode == kFullMatch && q != n_)) {
             fail = true;
@@ -312,13 +360,13 @@ Matcher::Result Matcher::backtrack_from(size_t p0, Mode mode, size_t start, bool
         case Op::kJmp: pc = in.x; break;
         case Op::kSplit:
           if (stack.size() >= kMaxBacktrackFrames) return Result::kAborted;
-          stack.push_back(Frame{in.y, mask, -1, static_cast<ptrdiff_t>(q)});
+          stack.push(Frame{in.y, mask, kBranchFrame, static_cast<ptrdiff_t>(q), q});
           pc = in.x;
           break;
         case Op::kSave:
           if (in.x < ns_) {
             if (stack.size() >= kMaxBacktrackFrames) return Result::kAborted;
-            stack.push_back(Frame{0, 0, static_cast<int32_t>(in.x), caps[in.x]});
+            stack.push(Frame{0, 0, static_cast<int32_t>(in.x), caps[in.x], 0});
             caps[in.x] = static_cast<ptrdiff_t>(q);
           }
           ++pc;
@@ -336,7 +384,7 @@ Matcher::Result Matcher::backtrack_from(size_t p0, Mode mode, size_t start, bool
           break;
         case Op::kCheckEmpty: pc = ((mask >> in.bit) & 1) ? in.x : pc + 1; break;
         case Op::kNotNext:
-          if (q < n_ && in.test(text_[q])) {
+          if (q < n_ && in.test(text[q])) {
             fail = true;
           } else {
             ++pc;
@@ -368,7 +416,7 @@ class PikeVm {
     std::copy(caps0, caps0 + ns_, work);
     auto& stack = s_.stack;
     stack.clear();
-    stack.push_back(Frame{pc0, 0, -1, 0});
+    stack.push_back(Frame{pc0, 0, kBranchFrame, 0, 0});
     while (!stack.empty()) {
       const Frame f = stack.back();
       stack.pop_back();
@@ -386,12 +434,12 @@ class PikeVm {
         switch (in.op) {
           case Op::kJmp: pc = in.x; break;
           case Op::kSplit:
-            stack.push_back(Frame{in.y, mask, -1, 0});
+            stack.push_back(Frame{in.y, mask, kBranchFrame, 0, 0});
             pc = in.x;
             break;
           case Op::kSave:
             if (in.x < ns_) {
-              stack.push_back(Frame{0, 0, static_cast<int32_t>(in.x), work[in.x]});
+              stack.push_back(Frame{0, 0, static_cast<int32_t>(in.x), work[in.x], 0});
               work[in.x] = static_cast<ptrdiff_t>(p);
             }
             ++pc;
@@ -422,6 +470,11 @@ class PikeVm {
           case Op::kConsume:
             if (p < n_ && in.test(text_[p])) push(q, pc, work);
             stop = true;
+            break;
+          case Op::kRepeatGreedy:
+            // one more character (preferred), then the exit
+            if (p < n_ && in.test(text_[p])) push(q, pc, work);
+            pc = in.x;
             break;
         }
       }
@@ -484,7 +537,8 @@ bool Matcher::pike_exec(size_t start, Mode mode, bool must_advance) {
         matched = true;
         break;  // lower-priority threads lose to this match
       }
-      vm.add(nlist, pc + 1, caps, p + 1);
+      // a greedy one-character loop stays on its instruction after consuming
+      vm.add(nlist, c_.prog[pc].op == Op::kRepeatGreedy ? pc : pc + 1, caps, p + 1);
     }
     std::swap(clist, nlist);
     if (p >= n_) break;

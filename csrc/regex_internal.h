@@ -189,6 +189,9 @@ enum class Op : uint8_t {
   kIterStart,   // bit := 1 (an optional iteration of a loop whose body can match empty starts)
   kCheckEmpty,  // bit set (iteration matched nothing): go to x, else pc + 1
   kNotNext,     // the next character must not pass `test` (possessive exit); end of text passes
+  // x* on one character, greedy: Split(B, x); B: Consume(test); Jmp back, as one instruction so
+  // the backtracker can run it as a tight loop (sre's REPEAT_ONE) and keep one stack entry.
+  kRepeatGreedy,
 };
 
 struct Inst {
@@ -239,6 +242,8 @@ struct Compiled {
   // is empty), positions are skipped until one does.
   std::vector<CharTest> first_tests;
   bool can_skip = false;
+  uint64_t first_low[4] = {0, 0, 0, 0};  // code points < 256 passing one of first_tests
+  bool line_start = false;  // begins with ^ under MULTILINE: matches start at 0 or after \n
   // search() only: a match must start at a character passing this test (an sre quirk, see
   // Compiler::start_filter).
   bool has_start_filter = false;
@@ -275,7 +280,18 @@ class Matcher {
   Result backtrack_exec(size_t start, Mode mode, bool must_advance);
   Result backtrack_from(size_t p0, Mode mode, size_t start, bool must_advance);
   bool pike_exec(size_t start, Mode mode, bool must_advance);
-  bool visit(size_t q, uint32_t sid);
+  bool visit(size_t q, uint32_t sid) {
+    const size_t r = q - base_;
+    if (r >= cleared_positions_) clear_positions_upto(r);
+    const size_t bit = r * c_.num_states + sid;
+    uint64_t& w = visited_[bit >> 6];
+    const uint64_t b = uint64_t{1} << (bit & 63);
+    if (w & b) return false;
+    w |= b;
+    return true;
+  }
+  void clear_positions_upto(size_t r);
+  bool first_char_ok(char32_t ch) const;
   size_t next_candidate(size_t from, Mode mode) const;
   bool is_candidate(size_t p, Mode mode) const;
   void fill(RegexMatch* m) const;
@@ -287,6 +303,7 @@ class Matcher {
   size_t base_;    // the backtracker's visited bits start at this position
   bool use_backtracker_;
   size_t cleared_positions_ = 0;  // visited bits are valid (zeroed) for this many positions
+  uint64_t* visited_ = nullptr;   // s_->visited's data
   Scratch* s_;
   bool owns_scratch_;
 };

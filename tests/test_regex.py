@@ -291,6 +291,16 @@ def test_refusals_are_documented_features(pattern, phrase):
     assert phrase in got.value.args[0]
 
 
+@pytest.mark.parametrize("name", ["a", "_x", "\u00e9t\u00e9", "\u01c5", "\u2118", "a\u00b7", "\u00b7a", "x\u0300",
+                                  "\u0300x", "a-b", "\u0663", "a\u0663", "1a", "a b", "\U0001d400", "\u2160x"])
+def test_group_names_follow_str_isidentifier(name):
+    pattern = f"(?P<{name}>x)(?P<{name}2>y)?"
+    perr, oerr = compile_both(pattern, 0)
+    assert (perr is None) == name.isidentifier()
+    if perr is None:
+        compare_on(pattern, 0, ["xy", "x"], [f"\\g<{name}>", f"\\g<{name}2>"])
+
+
 def test_flag_errors():
     with pytest.raises(_C.RegexError, match="cannot use LOCALE flag with a str pattern"):
         _C._re_info("a", re.L)
@@ -418,6 +428,16 @@ def test_pathological_pattern_with_a_match_agrees_with_python():
         r = _C._re_search(r"(.*a){{20}}", 0, text)
         assert (r[0], r[1], tuple(r[2][0])) == (m.start(), m.end(), m.span(1)), (r, m)
     """)
+
+
+def test_deep_backtracking_falls_back_to_the_pike_vm():
+    # Two pending alternatives per character: the backtracker's stack passes its cap (2**20
+    # entries) and the call is redone by the Pike VM, with the same answer as Python.
+    text = "ab" * 400_000 + "c"
+    for pattern in (r"(?:(a)|b)*c", r"(a|b)*c", r"((?:x|a|b)*)(c|$)"):
+        rx = re.compile(pattern)
+        assert ours_tuple(_C._re_search(pattern, 0, text)) == py_match_tuple(rx.search(text))
+        assert _C._re_count(pattern, 0, text) == len(rx.findall(text))
 
 
 def test_ten_megabyte_text():
