@@ -11,7 +11,6 @@
 // so threads are merged only when their futures are the same and the first-match priority of
 // backtracking is preserved.
 #include <algorithm>
-#include <mutex>
 
 #include "regex_internal.h"
 
@@ -19,8 +18,9 @@ namespace hirfast {
 namespace regex_detail {
 namespace {
 
-// Program size cap: large {m,n} counts are unrolled. 20,000 instructions keep a VM step under
-// ~100 us even when every state is live, and no realistic keyword pattern comes near it.
+// Program size cap: {m,n} counts are unrolled, and matching time and memory grow with the
+// program. 20,000 instructions (under 1 MB) leave room for any realistic keyword or splitter
+// pattern; plain strings of any length need no program.
 constexpr size_t kMaxProgram = 20000;
 // Nested loops whose bodies can match empty multiply the states by 2 per level.
 constexpr int kMaxNullableDepth = 10;
@@ -96,14 +96,6 @@ void python_compile_errors(const Seq& seq, uint32_t flags, const std::vector<Wid
         break;
       default: break;
     }
-  }
-}
-
-// Group widths for seq_width of look-behinds referring to groups (only needed for the error).
-void collect_group_widths(const Seq& seq, std::vector<Width>* widths) {
-  for (const Node& n : seq) {
-    if (n.op == NodeOp::kSubpattern && n.group) (*widths)[n.group] = seq_width(n.subs[0], *widths);
-    for (const Seq& s : n.subs) collect_group_widths(s, widths);
   }
 }
 
@@ -274,16 +266,18 @@ class Compiler {
   }
 
   // _compiler._simple: one character-wide item, possibly inside (?flags:...) without a group.
-  std::optional<CharTest> simple_test(const Seq& item, uint32_t flags) {
-    if (item.size() != 1) return std::nullopt;
+  static bool is_simple(const Seq& item) {
+    if (item.size() != 1) return false;
     const Node& n = item[0];
-    if (n.op == NodeOp::kSubpattern) {
-      if (n.group) return std::nullopt;
-      return simple_test(n.subs[0], combine_flags(flags, n.add_flags, n.del_flags));
-    }
-    if (n.op == NodeOp::kLiteral || n.op == NodeOp::kNotLiteral || n.op == NodeOp::kAny || n.op == NodeOp::kIn)
-      return unit_test(n, flags);
-    return std::nullopt;
+    if (n.op == NodeOp::kSubpattern) return n.group == 0 && is_simple(n.subs[0]);
+    return n.op == NodeOp::kLiteral || n.op == NodeOp::kNotLiteral || n.op == NodeOp::kAny || n.op == NodeOp::kIn;
+  }
+
+  // The test of a simple item (is_simple) under its flags.
+  CharTest simple_test(const Seq& item, uint32_t flags) {
+    const Node& n = item[0];
+    if (n.op == NodeOp::kSubpattern) return simple_test(n.subs[0], combine_flags(flags, n.add_flags, n.del_flags));
+    return unit_test(n, flags);
   }
 
   void emit_repeat_greedy(const CharTest& t) {
@@ -323,11 +317,10 @@ class Compiler {
   void compile_repeat(const Node& n, uint32_t flags) {
     const Seq& item = n.subs[0];
     if (n.op == NodeOp::kPossessiveRepeat) {
-      std::optional<CharTest> t = simple_test(item, flags);
-      if (!t)
+      if (!is_simple(item))
         unsupported("possessive quantifiers (*+ ++ ?+ {m,n}+) are supported only on a single character or "
                     "character set; on a longer sub-pattern they cannot be matched in linear time here");
-      emit_possessive(*t, n.min, n.max);
+      emit_possessive(simple_test(item, flags), n.min, n.max);
       return;
     }
     const bool greedy = n.op == NodeOp::kMaxRepeat;
@@ -348,11 +341,9 @@ class Compiler {
       for (uint64_t k = 1; k < n.min; ++k) replicate(body_start, body_end);
     }
     if (optional == 0 || n.max == n.min) return;
-    if (greedy && n.max == kMaxRepeat) {
-      if (std::optional<CharTest> t = simple_test(item, flags)) {
-        emit_repeat_greedy(*t);
-        return;
-      }
+    if (greedy && n.max == kMaxRepeat && is_simple(item)) {
+      emit_repeat_greedy(simple_test(item, flags));
+      return;
     }
 
     if (nullable && depth_ >= kMaxNullableDepth)
@@ -406,35 +397,31 @@ class Compiler {
   }
 
   // A node with a single way to match (no choice to backtrack into).
-  bool deterministic(const Node& n, uint32_t flags) {
+  static bool deterministic(const Node& n) {
     switch (n.op) {
       case NodeOp::kLiteral:
       case NodeOp::kNotLiteral:
       case NodeOp::kAny:
       case NodeOp::kIn:
       case NodeOp::kAt: return true;
-      case NodeOp::kSubpattern: {
-        uint32_t f = combine_flags(flags, n.add_flags, n.del_flags);
+      case NodeOp::kSubpattern:
         for (const Node& c : n.subs[0])
-          if (!deterministic(c, f)) return false;
+          if (!deterministic(c)) return false;
         return true;
-      }
-      case NodeOp::kPossessiveRepeat: return simple_test(n.subs[0], flags).has_value();
+      case NodeOp::kPossessiveRepeat: return is_simple(n.subs[0]);
       case NodeOp::kMaxRepeat:
-      case NodeOp::kMinRepeat: return n.min == n.max && simple_test(n.subs[0], flags).has_value();
-      case NodeOp::kAtomicGroup: return atomic_supported(n.subs[0], flags);
+      case NodeOp::kMinRepeat: return n.min == n.max && is_simple(n.subs[0]);
+      case NodeOp::kAtomicGroup: return atomic_supported(n.subs[0]);
       default: return false;
     }
   }
 
-  bool last_is_simple_repeat(const Node& n, uint32_t flags) {
-    return (n.op == NodeOp::kMaxRepeat || n.op == NodeOp::kMinRepeat) && simple_test(n.subs[0], flags).has_value();
-  }
-
-  bool atomic_supported(const Seq& seq, uint32_t flags) {
+  static bool atomic_supported(const Seq& seq) {
     for (size_t i = 0; i < seq.size(); ++i) {
-      if (deterministic(seq[i], flags)) continue;
-      if (i + 1 == seq.size() && last_is_simple_repeat(seq[i], flags)) continue;
+      if (deterministic(seq[i])) continue;
+      const Node& n = seq[i];
+      const bool simple_repeat = (n.op == NodeOp::kMaxRepeat || n.op == NodeOp::kMinRepeat) && is_simple(n.subs[0]);
+      if (i + 1 == seq.size() && simple_repeat) continue;
       return false;
     }
     return true;
@@ -444,13 +431,13 @@ class Compiler {
   // single way to match, except that its last item may be a greedy repeat of one character (it
   // then takes as many as it can: a possessive repeat) or a lazy one (it takes `min`).
   void compile_atomic(const Seq& seq, uint32_t flags) {
-    if (!atomic_supported(seq, flags))
+    if (!atomic_supported(seq))
       unsupported("atomic groups (?>...) are supported only around sub-patterns that match in one way "
                   "(ending at most in a repeat of one character); this one cannot be matched in linear time here");
     for (size_t i = 0; i < seq.size(); ++i) {
       const Node& n = seq[i];
-      if (i + 1 == seq.size() && !deterministic(n, flags)) {
-        CharTest t = *simple_test(n.subs[0], flags);
+      if (i + 1 == seq.size() && !deterministic(n)) {
+        const CharTest t = simple_test(n.subs[0], flags);
         if (n.op == NodeOp::kMaxRepeat) {
           emit_possessive(t, n.min, n.max);
         } else {
@@ -722,8 +709,7 @@ size_t LiteralSearcher::find(U32View t, size_t from) const {
 }
 
 std::unique_ptr<const Compiled> compile_pattern(const ParsedPattern& parsed) {
-  std::vector<Width> widths(parsed.groups + 1);
-  collect_group_widths(parsed.seq, &widths);
+  const std::vector<Width>& widths = parsed.group_widths;
   python_compile_errors(parsed.seq, parsed.flags, widths);
 
   auto c = std::make_unique<Compiled>();

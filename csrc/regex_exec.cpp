@@ -24,7 +24,7 @@ namespace {
 // anything the compiler accepts. Beyond it the Pike VM runs in memory independent of the text.
 std::atomic<uint64_t> g_backtrack_bit_budget{uint64_t{1} << 28};
 // The backtracker's explicit stack (one entry per pending alternative or capture to restore)
-// may not outgrow 16 MB; past that the call is redone by the Pike VM.
+// (32 bytes each) may not outgrow 32 MB; past that the call is redone by the Pike VM.
 constexpr size_t kMaxBacktrackFrames = size_t{1} << 20;
 // Thread-local buffers beyond 16 MB are released after use.
 constexpr size_t kKeepScratchBytes = size_t{16} << 20;

@@ -94,11 +94,16 @@ struct Node {
 // compare by identity there, so only atoms can be equal.
 bool same_atom(const Node& a, const Node& b);
 
+// Width (min, max) of a sub-pattern as SubPattern.getwidth() computes it (saturated at 2**64).
+struct Width {
+  unsigned __int128 lo = 0, hi = 0;
+};
 struct ParsedPattern {
   Seq seq;
   uint32_t flags = 0;  // global flags after inline (?aiLmsux) and fix_flags
   size_t groups = 0;   // capturing groups (not counting group 0)
   std::map<std::u32string, size_t> group_index;
+  std::vector<Width> group_widths;  // [g] = width of group g (SubPattern.getwidth())
 };
 
 // re/_parser.py's parse(): throws RegexError exactly where Python raises (same message and
@@ -119,10 +124,6 @@ std::vector<TemplatePart> parse_template(U32View repl, size_t groups,
 std::string py_repr(U32View s);
 std::string utf8(U32View s);
 
-// Width (min, max) of a sub-pattern as SubPattern.getwidth() computes it (saturated at 2**64).
-struct Width {
-  unsigned __int128 lo = 0, hi = 0;
-};
 Width seq_width(const Seq& seq, const std::vector<Width>& group_widths);
 
 // ---------------------------------------------------------------------------------------------

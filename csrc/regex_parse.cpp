@@ -316,6 +316,7 @@ class Parser {
     out.flags = state_->flags;
     out.groups = state_->groups() - 1;
     out.group_index = state_->groupdict;
+    out.group_widths = widths();
     return out;
   }
 
