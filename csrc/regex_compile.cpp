@@ -176,8 +176,12 @@ class Compiler {
     auto fixup = [&](char32_t c) { return unicode ? sre_lower(c) : ascii_lower(c); };
     auto iscased = [&](char32_t c) { return unicode ? sre_iscased(c) : ascii_iscased(c); };
     bool hascased = false;
-    std::vector<uint64_t> bmp;  // members below 0x10000 after fixup (IGNORECASE only)
-    if (ignore) bmp.assign(0x10000 / 64, 0);
+    std::vector<uint64_t> bmp;   // members below 0x10000 after fixup (IGNORECASE only)
+    std::vector<uint64_t> done;  // range members below 0x10000 already added (IGNORECASE only)
+    if (ignore) {
+      bmp.assign(0x10000 / 64, 0);
+      done.assign(0x10000 / 64, 0);
+    }
     auto set_bit = [&](char32_t c) { bmp[c >> 6] |= uint64_t{1} << (c & 63); };
     std::vector<std::pair<char32_t, char32_t>> ranges;
     for (const SetItem& it : items) {
@@ -202,6 +206,11 @@ class Compiler {
             break;
           }
           for (char32_t c = it.lo; c <= std::min<char32_t>(it.hi, 0xFFFF); ++c) {
+            // each code point once per set, so overlapping ranges cost at most 65,536 steps
+            uint64_t& w = done[c >> 6];
+            const uint64_t b = uint64_t{1} << (c & 63);
+            if (w & b) continue;
+            w |= b;
             set_bit(fixup(c));
             if (!hascased && iscased(c)) hascased = true;
           }
@@ -692,6 +701,9 @@ size_t LiteralSearcher::find(U32View t, size_t from) const {
       } else if (nf == 2) {
         const char32_t a = first[0], b = first[1];
         while (i < n && data[i] != a && data[i] != b) ++i;
+      } else if (nf == 3) {  // e.g. k, K and the Kelvin sign
+        const char32_t a = first[0], b = first[1], c = first[2];
+        while (i < n && data[i] != a && data[i] != b && data[i] != c) ++i;
       } else {
         while (i < n && std::find(first.begin(), first.end(), data[i]) == first.end()) ++i;
       }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <unordered_set>
 
 #include "regex_internal.h"
 
@@ -465,10 +466,14 @@ class Parser {
     source_.error("bad escape " + utf8(escape), escape.size());
   }
 
+  // _uniq: drop repeated items, keeping the first of each (in linear time: sets may be long).
   static void uniq(std::vector<SetItem>* items) {
+    std::unordered_set<uint64_t> seen;
     std::vector<SetItem> out;
-    for (const SetItem& it : *items)
-      if (std::find(out.begin(), out.end(), it) == out.end()) out.push_back(it);
+    for (const SetItem& it : *items) {
+      const uint64_t key = (uint64_t{static_cast<uint8_t>(it.op)} << 48) | (uint64_t{it.lo} << 24) | it.hi;
+      if (seen.insert(key).second) out.push_back(it);
+    }
     *items = std::move(out);
   }
 
@@ -483,25 +488,24 @@ class Parser {
     if (items.size() == 1) return std::move(items[0]);
 
     Seq subpattern;
-    // check if all items share a common prefix
+    // check if all items share a common prefix (moved out of the branch all at once: Python
+    // deletes one element at a time, which is quadratic in the prefix length)
+    size_t common = 0;
     while (true) {
-      const Node* prefix = nullptr;
       bool all = true;
       for (const Seq& item : items) {
-        if (item.empty()) {
-          all = false;
-          break;
-        }
-        if (!prefix) {
-          prefix = &item[0];
-        } else if (!same_atom(item[0], *prefix)) {
+        if (item.size() <= common || !same_atom(item[common], items[0][common])) {
           all = false;
           break;
         }
       }
       if (!all) break;
-      subpattern.push_back(items[0][0]);
-      for (Seq& item : items) item.erase(item.begin());
+      ++common;
+    }
+    if (common > 0) {
+      subpattern.assign(std::make_move_iterator(items[0].begin()),
+                        std::make_move_iterator(items[0].begin() + static_cast<ptrdiff_t>(common)));
+      for (Seq& item : items) item.erase(item.begin(), item.begin() + static_cast<ptrdiff_t>(common));
     }
     // check if the branch can be replaced by a character set
     std::vector<SetItem> set;
