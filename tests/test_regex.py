@@ -195,7 +195,7 @@ def test_generated_patterns_agree_with_python(pattern, prefix, flags, data):
 
 
 # Untrusted strings used as patterns (keywords, splitters, markers from training data).
-raw_pattern = st.text(alphabet="ab()[]{}*+?|^$.\\-:=!<>P#,0123456789gkKswdx\u212a \n", max_size=16)
+raw_pattern = st.text(alphabet="ab()[]{}*+?|^$.\\-:=!<>P#,0123456789gkKswdxuUNimLtAZB\u212a\u00e9 \n", max_size=16)
 
 
 @settings(max_examples=3000, deadline=None)
