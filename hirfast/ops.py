@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import types
 
 import torch
 
@@ -96,10 +97,31 @@ class _TorchRows:
         return (grad * inv_temperature).to(dtype)
 
 
+    @staticmethod
+    def policy(logits, targets, valid, token_weight, advantages, old_logprobs, ref_logprobs,
+               inv_temperature, clip_low, clip_high, kl_coef, kl_estimator, entropy_coef):
+        """Per-row lse, entropy and policy-loss terms of a chunk (see ``_policy_token_terms``)."""
+        logprob, lse, entropy = _TorchRows.stats(logits, targets, inv_temperature)
+        terms = _policy_token_terms(logprob, entropy, valid, token_weight, advantages,
+                                    old_logprobs, ref_logprobs, clip_low, clip_high, kl_coef,
+                                    kl_estimator, entropy_coef)
+        return dict(lse=lse, entropy=entropy, **terms)
+
+
+def _triton_rows():
+    """Steps 1-3 with the Triton kernels (the matmuls stay in cuBLAS)."""
+    from hirfast.kernels import linear_logprobs as rows_kernels
+    from hirfast.kernels import policy_loss as policy_kernels
+
+    return types.SimpleNamespace(logits=rows_kernels.chunk_logits,
+                                 stats=rows_kernels.linear_logprobs_fwd,
+                                 dlogits=rows_kernels.linear_logprobs_bwd,
+                                 policy=policy_kernels.policy_loss_fwd,
+                                 interpreted=rows_kernels.INTERPRETED)
+
+
 def _rows_for(impl: str):
-    if impl == "torch":
-        return _TorchRows
-    raise NotImplementedError("impl='triton' lands with the Triton kernels; use impl='torch'")
+    return _TorchRows if impl == "torch" else _triton_rows()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,6 +224,10 @@ def _resolve_impl(impl, device):
         _fail(ValueError, f"impl must be one of {IMPLS}; got {impl!r}")
     if impl == "auto":
         return "triton" if device.type == "cuda" else "torch"
+    if impl == "triton" and device.type != "cuda" and not _triton_rows().interpreted:
+        _fail(ValueError, f"impl='triton' needs CUDA tensors; hidden is on {device}. Use impl='torch' "
+                          "(or 'auto'), or set TRITON_INTERPRET=1 before triton is first imported to "
+                          "run the kernels on the CPU")
     return impl
 
 
@@ -274,11 +300,12 @@ def linear_logprobs(hidden, weight, targets, *, temperature=1.0, return_entropy=
 # ---------------------------------------------------------------------------------------------
 def _policy_token_terms(logprob, entropy, valid, token_weight, advantages, old_logprobs,
                         ref_logprobs, clip_low, clip_high, kl_coef, kl_estimator, entropy_coef):
-    """Per-token loss terms and their exact derivatives, for a chunk of rows (fp32 [C] each).
+    """Per-token loss terms and their exact derivatives for a chunk of rows (fp32 [C] each).
 
-    Returns (weighted loss [C], dLoss/dlogprob [C], dLoss/dentropy [C], clipped [C] bool,
-    kl [C] or None, ratio [C]). Rows that do not count (``valid`` False) get 0 loss and 0
-    gradient: masking with ``where`` rather than a product keeps an inf there out of the sum.
+    Returns a dict of [C] tensors: ``loss`` (weighted), ``grad_logprob`` and ``grad_entropy``
+    (dLoss/dlogprob, dLoss/dentropy), ``clipped`` (0/1), ``kl`` (0 without ref) and ``ratio``,
+    all 0 on rows that do not count (``valid`` False): masking with ``where`` rather than a
+    product keeps an inf there out of the sums.
     """
     old = logprob if old_logprobs is None else old_logprobs
     ratio = torch.exp(logprob - old)
@@ -289,7 +316,7 @@ def _policy_token_terms(logprob, entropy, valid, token_weight, advantages, old_l
     clipped = surrogate_clipped < surrogate
     per_token = -torch.minimum(surrogate, surrogate_clipped)
     grad_logprob = torch.where(clipped, 0.0, -surrogate)
-    kl = None
+    kl = torch.zeros_like(logprob)
     if ref_logprobs is not None:
         d = ref_logprobs - logprob
         if kl_estimator == "k1":
@@ -299,57 +326,50 @@ def _policy_token_terms(logprob, entropy, valid, token_weight, advantages, old_l
         else:
             exp_d = torch.exp(d)
             kl, dkl = exp_d - d - 1.0, 1.0 - exp_d
-        if kl_coef != 0.0:
-            per_token = per_token + kl_coef * kl
-            grad_logprob = grad_logprob + kl_coef * dkl
-    if entropy_coef != 0.0:
-        per_token = per_token - entropy_coef * entropy
-    loss = torch.where(valid, token_weight * per_token, 0.0)
-    grad_logprob = torch.where(valid, token_weight * grad_logprob, 0.0)
-    grad_entropy = (torch.where(valid, -entropy_coef * token_weight, 0.0)
-                    if entropy_coef != 0.0 else None)
-    return loss, grad_logprob, grad_entropy, clipped, kl, ratio
+        per_token = per_token + kl_coef * kl
+        grad_logprob = grad_logprob + kl_coef * dkl
+    per_token = per_token - entropy_coef * entropy
+    return {
+        "loss": torch.where(valid, token_weight * per_token, 0.0),
+        "grad_logprob": torch.where(valid, token_weight * grad_logprob, 0.0),
+        "grad_entropy": torch.where(valid, -entropy_coef * token_weight, 0.0),
+        "clipped": (valid & clipped).to(torch.float32),
+        "kl": torch.where(valid, kl, 0.0),
+        "ratio": torch.where(valid, ratio, 0.0),
+    }
 
 
 def _policy_chunks(rows, hidden, weight, targets, valid, token_weight, advantages, old_logprobs,
                    ref_logprobs, inv_temperature, clip_low, clip_high, kl_coef, kl_estimator,
                    entropy_coef, need_dhidden, need_dweight):
-    """The fused pass: loss, metric sums and (when wanted) both gradients, chunk by chunk."""
+    """The fused pass: sums of (loss, clipped, kl, entropy, ratio) over counted tokens and, when
+    wanted, both gradients of the loss, chunk by chunk."""
     n, vocab = hidden.shape[0], weight.shape[0]
-    dev = hidden.device
     want_grad = need_dhidden or need_dweight
-    sums = torch.zeros(5, dtype=torch.float32, device=dev)  # loss, clipped, kl, entropy, ratio
-    dhidden = torch.empty(hidden.shape, dtype=hidden.dtype, device=dev) if need_dhidden else None
+    sums = torch.zeros(5, dtype=torch.float32, device=hidden.device)
+    dhidden = torch.empty(hidden.shape, dtype=hidden.dtype, device=hidden.device) if need_dhidden else None
     dweight = None if need_dweight else False
     step = _chunk_rows(n, vocab, 4 + (weight.element_size() if want_grad else 0))
     for start in range(0, n, step):
-        end = min(start + step, n)
-        part = slice(start, end)
+        part = slice(start, min(start + step, n))
         h = hidden[part]
         z = rows.logits(h, weight)
-        logprob, lse, entropy = rows.stats(z, targets[part], inv_temperature)
-        loss, grad_logprob, grad_entropy, clipped, kl, ratio = _policy_token_terms(
-            logprob, entropy, valid[part], token_weight[part], advantages[part],
-            None if old_logprobs is None else old_logprobs[part],
-            None if ref_logprobs is None else ref_logprobs[part],
-            clip_low, clip_high, kl_coef, kl_estimator, entropy_coef)
-        v = valid[part]
-        zero = torch.zeros((), dtype=torch.float32, device=dev)
-        sums += torch.stack([
-            loss.sum(),
-            (clipped & v).sum(dtype=torch.float32),
-            torch.where(v, kl, 0.0).sum() if kl is not None else zero,
-            torch.where(v, entropy, 0.0).sum(),
-            torch.where(v, ratio, 0.0).sum(),
-        ])
+        terms = rows.policy(z, targets[part], valid[part], token_weight[part], advantages[part],
+                            None if old_logprobs is None else old_logprobs[part],
+                            None if ref_logprobs is None else ref_logprobs[part],
+                            inv_temperature, clip_low, clip_high, kl_coef, kl_estimator,
+                            entropy_coef)
+        sums += torch.stack([terms["loss"], terms["clipped"], terms["kl"],
+                             torch.where(valid[part], terms["entropy"], 0.0), terms["ratio"]]).sum(1)
         if want_grad:
-            dz = rows.dlogits(z, targets[part], lse, entropy, grad_logprob, grad_entropy,
+            dz = rows.dlogits(z, targets[part], terms["lse"], terms["entropy"],
+                              terms["grad_logprob"],
+                              terms["grad_entropy"] if entropy_coef != 0.0 else None,
                               inv_temperature, weight.dtype)
             del z
             dweight = _grad_matmuls(dz, h, weight, None if dhidden is None else dhidden[part],
                                     dweight)
-    dweight = _finish_dweight(dweight, weight)
-    return sums, dhidden, dweight
+    return sums, dhidden, _finish_dweight(dweight, weight)
 
 
 class PolicyLossFunction(torch.autograd.Function):
