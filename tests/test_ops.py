@@ -14,6 +14,8 @@ import torch
 
 import hirfast.ops as ops
 
+# On a GPU machine the same tests run the compiled kernels on CUDA tensors.
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 IMPLS = ("torch", "triton")
 DTYPES = (torch.float32, torch.bfloat16)
 ODD_AND_ROUND = ((97, 64, 1000), (97, 64, 1531), (128, 64, 1024))
@@ -23,21 +25,27 @@ def dtype_id(dtype):
     return str(dtype).replace("torch.", "")
 
 
-def make_inputs(n, d, v, dtype, seed=0, ignore_every=7):
-    gen = torch.Generator().manual_seed(seed)
-    hidden = torch.randn(n, d, generator=gen).to(dtype)
-    # logits with a standard deviation of about 2.4 (sqrt(64) * 0.3): peaked enough to be
-    # realistic, broad enough that every vocab block matters
-    weight = (0.3 * torch.randn(v, d, generator=gen)).to(dtype)
-    targets = torch.randint(0, v, (n,), generator=gen)
+def randn(*shape, seed, dtype=torch.float32, device=DEVICE):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)).to(device, dtype)
+
+
+def make_inputs(n, d, v, dtype, seed=0, ignore_every=7, device=DEVICE):
+    # weight scaled so that logits have a standard deviation of about 2.4 (sqrt(d) * scale):
+    # peaked enough to be realistic, broad enough that every vocab block matters
+    hidden = randn(n, d, seed=seed, dtype=dtype, device=device)
+    weight = (2.4 / math.sqrt(d)) * randn(v, d, seed=seed + 1, device=device)
+    targets = torch.randint(0, v, (n,), generator=torch.Generator().manual_seed(seed + 2))
     if ignore_every:
         targets[::ignore_every] = ops.IGNORE_INDEX
-    return hidden, weight, targets
+    return hidden, weight.to(dtype), targets.to(device)
 
 
 def plain_logprobs(hidden, weight, targets, temperature):
     """The contract's plain expression, in the dtype of its inputs (float64 for the reference)."""
-    logits = hidden @ weight.T
+    return plain_logprobs_of_logits(hidden @ weight.T, targets, temperature)
+
+
+def plain_logprobs_of_logits(logits, targets, temperature):
     logits = logits if logits.dtype == torch.float64 else logits.float()
     logp = torch.log_softmax(logits / temperature, dim=-1)
     entropy = -(logp.exp() * logp).sum(-1)
@@ -61,8 +69,25 @@ def assert_close_to_reference(name, got, baseline, reference, atol):
         f"{base_err:.3g} + atol {atol:.1g}")
 
 
-def atol_for(dtype, scale=1.0):
-    return (1e-5 if dtype == torch.float32 else 1e-4) * max(1.0, scale)
+def assert_fp32_logits_accuracy(impl, dtype, name, got, reference):
+    """impl="triton" takes fp32 logits straight from the bf16 matmul (never rounded to bf16), so
+    its bf16 log-probs and entropies carry only fp32 rounding: far inside the 2x-baseline bound,
+    which the bf16-rounded logits of the plain expression make loose."""
+    from hirfast.kernels.linear_logprobs import _MM_HAS_OUT_DTYPE
+
+    if impl != "triton" or dtype != torch.bfloat16 or name not in ("logprob", "entropy"):
+        return
+    if DEVICE == "cuda" and not _MM_HAS_OUT_DTYPE:
+        return
+    assert max_err(got, reference) <= 1e-4 * max(1.0, reference.abs().max().item()), name
+
+
+def atol_for(out_dtype, scale):
+    """Slack for rounding the result itself: one bf16 ulp at the largest magnitude for bf16
+    results (no kernel can do better than the format it writes), 1e-5 relative for fp32."""
+    if out_dtype == torch.bfloat16:
+        return 2.0 ** -8 * scale
+    return 1e-5 * max(1.0, scale)
 
 
 def run_logprobs(fn, hidden, weight, targets, temperature, grad_lp, grad_ent):
@@ -107,13 +132,13 @@ def test_linear_logprobs_matches_float64(impl, dtype, n, d, v, small_chunks):
         small_chunks(40, v, 4)
     temperature = 0.7 if odd else 1.0
     hidden, weight, targets = make_inputs(n, d, v, dtype)
-    gen = torch.Generator().manual_seed(1)
-    grad_lp, grad_ent = torch.randn(n, generator=gen), torch.randn(n, generator=gen)
+    grad_lp, grad_ent = randn(n, seed=10), randn(n, seed=11)
     got, base, ref = three_ways(hidden, weight, targets, temperature, impl, grad_lp, grad_ent)
     names = ("logprob", "entropy", "dhidden", "dweight")
     for name, g, b, r in zip(names, got, base, ref):
         assert g.dtype == (torch.float32 if name in ("logprob", "entropy") else dtype), name
-        assert_close_to_reference(name, g, b, r, atol_for(dtype, r.abs().max().item()))
+        assert_close_to_reference(name, g, b, r, atol_for(g.dtype, r.abs().max().item()))
+        assert_fp32_logits_accuracy(impl, dtype, name, g, r)
     assert torch.all(got[0][targets == ops.IGNORE_INDEX] == 0)
 
 
@@ -138,7 +163,7 @@ def test_linear_logprobs_gradient_through_one_output(impl, through):
     base = run(plain_logprobs, hidden, weight)
     ref = run(plain_logprobs, hidden.double(), weight.double())
     for name, g, b, r in zip(("dhidden", "dweight"), got, base, ref):
-        assert_close_to_reference(name, g, b, r, atol_for(torch.float32))
+        assert_close_to_reference(name, g, b, r, atol_for(g.dtype, r.abs().max().item()))
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -146,16 +171,15 @@ def test_linear_logprobs_non_contiguous_inputs(impl):
     n, d, v = 97, 64, 1000
     hidden, weight, targets = make_inputs(n, d, v, torch.float32, seed=3)
     # every other column of a wider tensor, a transposed weight, every other target
-    wide = torch.zeros(n, 2 * d)
+    wide = torch.zeros(n, 2 * d, device=DEVICE)
     wide[:, ::2] = hidden
     hidden_nc = wide[:, ::2]
     weight_nc = weight.T.contiguous().T
-    targets_wide = torch.zeros(2 * n, dtype=torch.int64)
+    targets_wide = torch.zeros(2 * n, dtype=torch.int64, device=DEVICE)
     targets_wide[::2] = targets
     targets_nc = targets_wide[::2]
     assert not (hidden_nc.is_contiguous() or weight_nc.is_contiguous() or targets_nc.is_contiguous())
-    gen = torch.Generator().manual_seed(4)
-    grad_lp, grad_ent = torch.randn(n, generator=gen), torch.randn(n, generator=gen)
+    grad_lp, grad_ent = randn(n, seed=12), randn(n, seed=13)
     got = run_logprobs(
         lambda h, w, t, temp: ops.linear_logprobs(h, w, t, temperature=temp, return_entropy=True, impl=impl),
         hidden_nc, weight_nc, targets_nc, 1.0, grad_lp, grad_ent)
@@ -167,7 +191,7 @@ def test_linear_logprobs_non_contiguous_inputs(impl):
 
 def test_all_targets_ignored_gives_zero_logprob_and_gradient():
     hidden, weight, _ = make_inputs(16, 64, 1000, torch.float32)
-    targets = torch.full((16,), ops.IGNORE_INDEX)
+    targets = torch.full((16,), ops.IGNORE_INDEX, device=DEVICE)
     h, w = leaf(hidden), leaf(weight)
     lp = ops.linear_logprobs(h, w, targets, impl="triton")
     lp.sum().backward()
@@ -185,7 +209,7 @@ def test_no_grad_forward_matches_autograd_forward():
 def test_impl_auto_is_torch_on_cpu(monkeypatch):
     seen = []
     monkeypatch.setattr(ops, "_rows_for", lambda impl: seen.append(impl) or ops._TorchRows)
-    hidden, weight, targets = make_inputs(8, 64, 1000, torch.float32)
+    hidden, weight, targets = make_inputs(8, 64, 1000, torch.float32, device="cpu")
     ops.linear_logprobs(hidden, weight, targets)
     assert seen == ["torch"]
 
@@ -194,7 +218,7 @@ def test_triton_off_cuda_without_interpreter_is_a_clear_error(monkeypatch):
     import hirfast.kernels.linear_logprobs as kernel
 
     monkeypatch.setattr(kernel, "INTERPRETED", False)
-    hidden, weight, targets = make_inputs(8, 64, 1000, torch.float32)
+    hidden, weight, targets = make_inputs(8, 64, 1000, torch.float32, device="cpu")
     with pytest.raises(ValueError, match=r"impl='triton' needs CUDA tensors; hidden is on cpu"):
         ops.linear_logprobs(hidden, weight, targets, impl="triton")
 
@@ -232,16 +256,15 @@ def plain_policy_loss(lp, ent, advantages, counted, old, ref, cu_seqlens, loss_a
 
 def policy_case(n, d, v, dtype, seed, with_old, with_ref, with_mask):
     hidden, weight, targets = make_inputs(n, d, v, dtype, seed=seed)
-    gen = torch.Generator().manual_seed(seed + 100)
-    advantages = torch.randn(n, generator=gen)
+    advantages = randn(n, seed=seed + 100)
     with torch.no_grad():
         lp64, _ = plain_logprobs(hidden.double(), weight.double(), targets, 1.0)
     # old and ref log-probs near the current ones, so that ratios spread around 1 (a good share
     # clipped on both sides) and the KL is of a realistic size
-    old = (lp64 + 0.3 * torch.randn(n, generator=gen, dtype=torch.float64)).float() if with_old else None
-    ref = (lp64 + 0.2 * torch.randn(n, generator=gen, dtype=torch.float64)).float() if with_ref else None
-    mask = (torch.rand(n, generator=gen) > 0.2) if with_mask else None
-    cu_seqlens = torch.tensor([0, 20, 21, 21, 60, n], dtype=torch.int32)
+    old = (lp64 + 0.3 * randn(n, seed=seed + 101, dtype=torch.float64)).float() if with_old else None
+    ref = (lp64 + 0.2 * randn(n, seed=seed + 102, dtype=torch.float64)).float() if with_ref else None
+    mask = (randn(n, seed=seed + 103) > -0.85) if with_mask else None
+    cu_seqlens = torch.tensor([0, 20, 21, 21, 60, n], dtype=torch.int32, device=DEVICE)
     return hidden, weight, targets, advantages, old, ref, mask, cu_seqlens
 
 
@@ -275,7 +298,7 @@ def check_policy_loss(impl, dtype, loss_agg, kl_estimator, with_old, with_ref, e
     base, _ = plain(hidden, weight, torch.float32)
     ref64, ref_metrics = plain(hidden.double(), weight.double(), torch.float64)
     for name, g, b, r in zip(("loss", "dhidden", "dweight"), got, base, ref64):
-        assert_close_to_reference(name, g, b, r, atol_for(dtype, r.abs().max().item()))
+        assert_close_to_reference(name, g, b, r, atol_for(g.dtype, r.abs().max().item()))
     count = int(counted.sum())
     # a token whose ratio sits on the clip boundary may fall either side in bf16
     assert abs(metrics["clip_fraction"].item() - ref_metrics["clip_fraction"].item()) <= 2 / count
@@ -323,7 +346,7 @@ def test_policy_loss_torch_old_and_ref_absent(with_old, with_ref):
 
 def test_policy_loss_in_chunks_matches_one_chunk(small_chunks):
     args = make_inputs(97, 64, 1000, torch.float32, seed=6)
-    adv = torch.randn(97, generator=torch.Generator().manual_seed(7))
+    adv = randn(97, seed=7)
 
     def run():
         h, w = leaf(args[0]), leaf(args[1])
@@ -357,7 +380,7 @@ def test_policy_loss_without_grad_and_module_agree():
 
 def test_policy_loss_scales_by_upstream_gradient_and_refuses_a_second_backward():
     hidden, weight, targets = make_inputs(33, 64, 1000, torch.float32, seed=9)
-    adv = torch.randn(33, generator=torch.Generator().manual_seed(9))
+    adv = randn(33, seed=9)
     h1, w1, h2, w2 = leaf(hidden), leaf(weight), leaf(hidden), leaf(weight)
     ops.policy_loss(h1, w1, targets, adv, impl="torch")[0].backward()
     loss2, _ = ops.policy_loss(h2, w2, targets, adv, impl="torch")
@@ -370,19 +393,114 @@ def test_policy_loss_scales_by_upstream_gradient_and_refuses_a_second_backward()
 def test_policy_loss_nothing_counted_is_zero():
     hidden, weight, targets = make_inputs(10, 64, 1000, torch.float32)
     h, w = leaf(hidden), leaf(weight)
-    loss, metrics = ops.policy_loss(h, w, targets, torch.ones(10),
-                                    loss_mask=torch.zeros(10, dtype=torch.bool), impl="torch")
+    loss, metrics = ops.policy_loss(h, w, targets, torch.ones(10, device=DEVICE),
+                                    loss_mask=torch.zeros(10, dtype=torch.bool, device=DEVICE),
+                                    impl="torch")
     loss.backward()
     assert loss.item() == 0 and torch.all(h.grad == 0) and torch.all(w.grad == 0)
     assert all(v.item() == 0 for v in metrics.values())
 
 
 # ---------------------------------------------------------------------------------------------
+# at scale: N = 16,384, D = 4,096, V = 151,936 in bf16 on a GPU (the same check runs small here)
+# ---------------------------------------------------------------------------------------------
+def chunked_plain(hidden, weight, targets, temperature, loss_of, wide, rows):
+    """The plain expression for loss = loss_of(logprob, entropy), row chunk by row chunk (its
+    whole [N, V] logits would not fit beside the float64 reference).
+
+    wide=torch.float64 gives the reference; wide=None the same-dtype PyTorch baseline, whose
+    weight gradient is summed over chunks in fp32 and rounded once, as the one matmul of the
+    unchunked expression does. Returns (logprob, entropy, loss, dhidden, dweight).
+    """
+    cast = (lambda x: x.to(wide)) if wide is not None else (lambda x: x)
+    n = hidden.shape[0]
+    weight_w = cast(weight)
+    spans = [slice(s, min(s + rows, n)) for s in range(0, n, rows)]
+    with torch.no_grad():
+        parts = [plain_logprobs(cast(hidden[sp]), weight_w, targets[sp], temperature) for sp in spans]
+    logprob = torch.cat([p[0] for p in parts]).requires_grad_()
+    entropy = torch.cat([p[1] for p in parts]).requires_grad_()
+    loss = loss_of(logprob, entropy)
+    grad_lp, grad_ent = torch.autograd.grad(loss, (logprob, entropy))
+    dhidden = torch.empty(hidden.shape, dtype=wide or hidden.dtype, device=hidden.device)
+    dweight = torch.zeros(weight.shape, dtype=wide or torch.float32, device=weight.device)
+    for sp in spans:
+        h = leaf(cast(hidden[sp]))
+        logits = h @ weight_w.T
+        lp, ent = plain_logprobs_of_logits(logits, targets[sp], temperature)
+        dh, dlogits = torch.autograd.grad((lp * grad_lp[sp]).sum() + (ent * grad_ent[sp]).sum(),
+                                          (h, logits))
+        dhidden[sp] = dh
+        dweight += dlogits.to(dweight.dtype).T @ h.detach().to(dweight.dtype)
+    return logprob.detach(), entropy.detach(), loss.detach(), dhidden, dweight.to(wide or weight.dtype)
+
+
+def check_at_scale(op, impl, n, d, v, dtype, rows):
+    hidden, weight, targets = make_inputs(n, d, v, dtype, seed=20)
+    temperature = 0.9
+    if op == "linear_logprobs":
+        grad_lp, grad_ent = randn(n, seed=21), randn(n, seed=22)
+
+        def loss_of(lp, ent):
+            return (lp * grad_lp.to(lp.dtype)).sum() + (ent * grad_ent.to(ent.dtype)).sum()
+
+        def under_test(h, w):
+            lp, ent = ops.linear_logprobs(h, w, targets, temperature=temperature,
+                                          return_entropy=True, impl=impl)
+            return lp, ent, loss_of(lp, ent)
+    else:
+        # old/ref log-probs: the torch twin's log-probs plus noise (inputs only; the expected
+        # values come from the float64 reference)
+        with torch.no_grad():
+            lp0 = ops.linear_logprobs(hidden, weight, targets, temperature=temperature, impl="torch")
+        old, ref = lp0 + 0.3 * randn(n, seed=23), lp0 + 0.2 * randn(n, seed=24)
+        advantages, mask = randn(n, seed=25), randn(n, seed=26) > -0.85
+        counted = mask & (targets != ops.IGNORE_INDEX)
+        cu_seqlens = torch.linspace(0, n, 17, device=hidden.device).round().to(torch.int32)
+        options = dict(clip_low=0.2, clip_high=0.28, kl_coef=0.05, kl_estimator="k3",
+                       entropy_coef=0.01, loss_agg="seq-mean-token-mean")
+
+        def loss_of(lp, ent):
+            return plain_policy_loss(lp, ent, advantages.to(lp.dtype), counted, old.to(lp.dtype),
+                                     ref.to(lp.dtype), cu_seqlens, **options)[0]
+
+        def under_test(h, w):
+            loss, _ = ops.policy_loss(h, w, targets, advantages, loss_mask=mask, old_logprobs=old,
+                                      ref_logprobs=ref, cu_seqlens=cu_seqlens,
+                                      temperature=temperature, impl=impl, **options)
+            return None, None, loss
+
+    h, w = leaf(hidden), leaf(weight)
+    lp, ent, loss = under_test(h, w)
+    loss.backward()
+    got = (lp, ent, loss.detach(), h.grad, w.grad)
+    base = chunked_plain(hidden, weight, targets, temperature, loss_of, None, rows)
+    ref64 = chunked_plain(hidden, weight, targets, temperature, loss_of, torch.float64, rows)
+    for name, g, b, r in zip(("logprob", "entropy", "loss", "dhidden", "dweight"), got, base, ref64):
+        if g is not None:
+            assert_close_to_reference(name, g.detach(), b, r, atol_for(g.dtype, r.abs().max().item()))
+            assert_fp32_logits_accuracy(impl, dtype, name, g.detach(), r)
+
+
+@pytest.mark.parametrize("op", ("linear_logprobs", "policy_loss"))
+def test_at_scale_check_runs_small(op):
+    check_at_scale(op, "triton", 97, 64, 1531, torch.bfloat16, rows=40)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("op", ("linear_logprobs", "policy_loss"))
+def test_at_real_scale(op, dtype, impl):
+    check_at_scale(op, impl, 16384, 4096, 151936, dtype, rows=256)
+
+
+# ---------------------------------------------------------------------------------------------
 # bad input
 # ---------------------------------------------------------------------------------------------
 def _valid_args():
-    hidden, weight, targets = make_inputs(12, 64, 1000, torch.float32)
-    return hidden, weight, targets
+    # argument checks run before any device work: CPU tensors on every machine
+    return make_inputs(12, 64, 1000, torch.float32, device="cpu")
 
 
 BAD_LOGPROB_INPUTS = [
