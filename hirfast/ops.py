@@ -60,51 +60,74 @@ def _chunk_rows(n_rows: int, vocab: int, bytes_per_logit: int) -> int:
 # Per-chunk row work: the plain PyTorch twin.
 # ---------------------------------------------------------------------------------------------
 class _TorchRows:
-    """Steps 1-3 of the module docstring on one chunk, in plain PyTorch."""
+    """Steps 1-3 of the module docstring on one chunk, in plain PyTorch. On the CPU this path is
+    bound by full-width [C, V] passes rather than by the matmuls, hence the in-place updates (the
+    functions below overwrite the chunk's logits, which the drivers own and drop) and the reuse
+    of log p and p between the loss and its gradient in ``policy``."""
 
     @staticmethod
     def logits(hidden_chunk, weight):
         return torch.mm(hidden_chunk, weight.t()).float()
 
     @staticmethod
+    def _softmax(logits, targets, inv_temperature):
+        """-> (logprob [C], lse [C], entropy [C], log p [C, V], p [C, V])."""
+        z = logits.mul_(inv_temperature) if inv_temperature != 1.0 else logits
+        lse = torch.logsumexp(z, dim=-1)
+        logp = z.sub_(lse.unsqueeze(1))
+        p = logp.exp()
+        entropy = -torch.linalg.vecdot(p, logp)
+        picked = logp.gather(1, targets.clamp(min=0).unsqueeze(1)).squeeze(1)
+        return torch.where(targets != IGNORE_INDEX, picked, 0.0), lse, entropy, logp, p
+
+    @staticmethod
+    def _dlogits_from_softmax(logp, p, targets, entropy, grad_logprob, grad_entropy,
+                              inv_temperature, dtype):
+        """dLoss/dlogits from log p and p, overwriting them.
+
+        d logprob_i / d z_ij = [j = t_i] - p_ij and d entropy_i / d z_ij = -p_ij (log p_ij + H_i),
+        so dz_ij = p_ij (-g_H,i log p_ij + c_i) + [j = t_i] g_lp,i with c_i = -g_H,i H_i - g_lp,i;
+        z = logits / temperature gives the final factor 1/temperature.
+        """
+        g = (torch.where(targets != IGNORE_INDEX, grad_logprob, 0.0)
+             if grad_logprob is not None else torch.zeros_like(entropy))
+        if grad_entropy is not None:
+            grad = logp.mul_(-grad_entropy.unsqueeze(1)).sub_((grad_entropy * entropy + g).unsqueeze(1))
+            grad.mul_(p)
+        else:
+            grad = p.mul_(-g.unsqueeze(1))
+        grad.scatter_add_(1, targets.clamp(min=0).unsqueeze(1), g.unsqueeze(1))
+        if inv_temperature != 1.0:
+            grad.mul_(inv_temperature)
+        return grad.to(dtype)
+
+    @staticmethod
     def stats(logits, targets, inv_temperature):
         """-> (logprob [C], lse [C], entropy [C]) of rows of fp32 logits (before temperature)."""
-        z = logits * inv_temperature
-        lse = torch.logsumexp(z, dim=-1)
-        logp = z - lse.unsqueeze(1)
-        entropy = -(logp.exp() * logp).sum(dim=-1)
-        valid = targets != IGNORE_INDEX
-        picked = logp.gather(1, targets.clamp(min=0).unsqueeze(1)).squeeze(1)
-        return torch.where(valid, picked, 0.0), lse, entropy
+        return _TorchRows._softmax(logits, targets, inv_temperature)[:3]
 
     @staticmethod
     def dlogits(logits, targets, lse, entropy, grad_logprob, grad_entropy, inv_temperature, dtype):
-        """dLoss/dlogits [C, V] in ``dtype`` from the per-row upstream gradients.
-
-        d logprob_i / d z_ij = [j = t_i] - p_ij and d entropy_i / d z_ij = -p_ij (log p_ij + H_i),
-        with z = logits / temperature (hence the final factor 1/temperature).
-        """
-        logp = logits * inv_temperature - lse.unsqueeze(1)
-        p = logp.exp()
-        valid = targets != IGNORE_INDEX
-        grad = torch.zeros_like(p)
-        if grad_logprob is not None:
-            g = torch.where(valid, grad_logprob, 0.0)
-            grad -= p * g.unsqueeze(1)
-            grad.scatter_add_(1, targets.clamp(min=0).unsqueeze(1), g.unsqueeze(1))
-        if grad_entropy is not None:
-            grad -= grad_entropy.unsqueeze(1) * p * (logp + entropy.unsqueeze(1))
-        return (grad * inv_temperature).to(dtype)
-
+        """dLoss/dlogits [C, V] in ``dtype`` from the per-row upstream gradients."""
+        logp = logits.mul_(inv_temperature) if inv_temperature != 1.0 else logits
+        logp.sub_(lse.unsqueeze(1))
+        return _TorchRows._dlogits_from_softmax(logp, logp.exp(), targets, entropy, grad_logprob,
+                                                grad_entropy, inv_temperature, dtype)
 
     @staticmethod
     def policy(logits, targets, valid, token_weight, advantages, old_logprobs, ref_logprobs,
-               inv_temperature, clip_low, clip_high, kl_coef, kl_estimator, entropy_coef):
-        """Per-row lse, entropy and policy-loss terms of a chunk (see ``_policy_token_terms``)."""
-        logprob, lse, entropy = _TorchRows.stats(logits, targets, inv_temperature)
+               inv_temperature, clip_low, clip_high, kl_coef, kl_estimator, entropy_coef,
+               grad_dtype):
+        """Per-row lse, entropy and policy-loss terms of a chunk (see ``_policy_token_terms``),
+        and with ``grad_dtype`` the chunk's dLoss/dlogits in it (``"dlogits"``)."""
+        logprob, lse, entropy, logp, p = _TorchRows._softmax(logits, targets, inv_temperature)
         terms = _policy_token_terms(logprob, entropy, valid, token_weight, advantages,
                                     old_logprobs, ref_logprobs, clip_low, clip_high, kl_coef,
                                     kl_estimator, entropy_coef)
+        if grad_dtype is not None:
+            terms["dlogits"] = _TorchRows._dlogits_from_softmax(
+                logp, p, targets, entropy, terms["grad_logprob"],
+                terms["grad_entropy"] if entropy_coef != 0.0 else None, inv_temperature, grad_dtype)
         return dict(lse=lse, entropy=entropy, **terms)
 
 
@@ -358,17 +381,13 @@ def _policy_chunks(rows, hidden, weight, targets, valid, token_weight, advantage
                             None if old_logprobs is None else old_logprobs[part],
                             None if ref_logprobs is None else ref_logprobs[part],
                             inv_temperature, clip_low, clip_high, kl_coef, kl_estimator,
-                            entropy_coef)
+                            entropy_coef, weight.dtype if want_grad else None)
+        del z
         sums += torch.stack([terms["loss"], terms["clipped"], terms["kl"],
                              torch.where(valid[part], terms["entropy"], 0.0), terms["ratio"]]).sum(1)
         if want_grad:
-            dz = rows.dlogits(z, targets[part], terms["lse"], terms["entropy"],
-                              terms["grad_logprob"],
-                              terms["grad_entropy"] if entropy_coef != 0.0 else None,
-                              inv_temperature, weight.dtype)
-            del z
-            dweight = _grad_matmuls(dz, h, weight, None if dhidden is None else dhidden[part],
-                                    dweight)
+            dweight = _grad_matmuls(terms.pop("dlogits"), h, weight,
+                                    None if dhidden is None else dhidden[part], dweight)
     return sums, dhidden, _finish_dweight(dweight, weight)
 
 

@@ -3,15 +3,17 @@ entropy and target log-prob (as in ``linear_logprobs``), then in the same progra
 policy-gradient loss of that token and its derivatives with respect to the log-prob and the
 entropy.
 
-Those derivatives are all the backward needs: ``linear_logprobs_bwd`` turns them into dlogits
-right away, while the chunk's logits are still in memory, so the op has no backward kernel of
-its own (its autograd backward only scales the gradients made in the forward).
+Those derivatives are all the backward needs: the launcher turns them into dlogits right away
+with ``linear_logprobs``' backward kernel, while the chunk's logits are still in memory, so this
+op has no backward kernel of its own (its autograd backward only scales the gradients made in
+the forward).
 """
 import torch
 import triton
 import triton.language as tl
 
-from .linear_logprobs import _IGNORE_INDEX, _configs, _row_lse_entropy, _target_logprob
+from .linear_logprobs import (_IGNORE_INDEX, _configs, _row_lse_entropy, _target_logprob,
+                              linear_logprobs_bwd)
 
 KL_ESTIMATOR_CODES = {"k1": 1, "k2": 2, "k3": 3}
 
@@ -81,10 +83,12 @@ def _policy_loss_fwd_kernel(
 
 
 def policy_loss_fwd(logits, targets, valid, token_weight, advantages, old_logprobs, ref_logprobs,
-                    inv_temperature, clip_low, clip_high, kl_coef, kl_estimator, entropy_coef):
+                    inv_temperature, clip_low, clip_high, kl_coef, kl_estimator, entropy_coef,
+                    grad_dtype):
     """logits [C, V] fp32; targets [C] int64; valid [C] bool; token_weight, advantages and the
     optional old/ref log-probs [C] fp32. Returns a dict of [C] fp32 tensors: lse, entropy,
-    loss, grad_logprob, grad_entropy, clipped, kl, ratio (see the kernel)."""
+    loss, grad_logprob, grad_entropy, clipped, kl, ratio (see the kernel), and with
+    ``grad_dtype`` also ``dlogits`` [C, V] in it, from the same logits."""
     rows, vocab = logits.shape
     names = ("lse", "entropy", "loss", "grad_logprob", "grad_entropy", "clipped", "kl", "ratio")
     out = torch.empty((len(names), rows), dtype=torch.float32, device=logits.device)
@@ -97,4 +101,9 @@ def policy_loss_fwd(logits, targets, valid, token_weight, advantages, old_logpro
             vocab, inv_temperature, clip_low, clip_high, kl_coef, entropy_coef,
             HAS_OLD=old_logprobs is not None, HAS_REF=ref_logprobs is not None,
             KL_ESTIMATOR=KL_ESTIMATOR_CODES[kl_estimator])
-    return dict(zip(names, out.unbind(0)))
+    terms = dict(zip(names, out.unbind(0)))
+    if grad_dtype is not None:
+        terms["dlogits"] = linear_logprobs_bwd(
+            logits, targets, terms["lse"], terms["entropy"], terms["grad_logprob"],
+            terms["grad_entropy"] if entropy_coef != 0.0 else None, inv_temperature, grad_dtype)
+    return terms
