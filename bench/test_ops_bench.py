@@ -20,6 +20,7 @@ PyTorch, so this file measures something on a machine without a GPU.
 
     .venv/bin/python -m pytest bench/test_ops_bench.py --benchmark-only
 """
+import gc
 import math
 
 import pytest
@@ -140,6 +141,7 @@ def measure(benchmark, objective, case, shape, dtype, baseline, rounds):
     info = benchmark.extra_info
     info.update(N=n, D=d, V=v, dtype=str(dtype).replace("torch.", ""), baseline=baseline,
                 flops_6ndv=6 * n * d * v)
+    out_of_memory = None
     try:
         benchmark.pedantic(step, rounds=rounds, warmup_rounds=2, iterations=1)
         if on_gpu:
@@ -153,7 +155,14 @@ def measure(benchmark, objective, case, shape, dtype, baseline, rounds):
             peak = torch.cuda.max_memory_allocated() - before
             info.update(peak_beyond_inputs_bytes=peak, peak_beyond_inputs_and_grads_bytes=peak - grads)
     except torch.cuda.OutOfMemoryError as exc:
-        pytest.skip(f"{baseline} ran out of GPU memory at {shape_id(shape)}: {str(exc)[:120]}")
+        out_of_memory = str(exc)[:120]
+    if out_of_memory is not None:
+        # skip outside the handler, so that the traceback (and the tensors its frames hold) is
+        # gone before the next benchmark allocates
+        hidden.grad = weight.grad = None
+        gc.collect()
+        torch.cuda.empty_cache()
+        pytest.skip(f"{baseline} ran out of GPU memory at {shape_id(shape)}: {out_of_memory}")
     mean = benchmark.stats.stats.mean
     info.update(mean_s=mean, tflops_6ndv=6 * n * d * v / mean / 1e12)
 

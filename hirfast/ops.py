@@ -313,7 +313,9 @@ def linear_logprobs(hidden, weight, targets, *, temperature=1.0, return_entropy=
     """Log-probability of each target under ``softmax(hidden @ weight.T / temperature)``.
 
     Computes ``torch.log_softmax((hidden @ weight.T).float() / temperature, -1)[i, targets[i]]``
-    without allocating the ``[N, V]`` logits (see the module docstring).
+    without allocating the ``[N, V]`` logits. The forward keeps only a log-sum-exp and an entropy
+    per row; backward recomputes the logits chunk by chunk (four lm_head-sized matmuls in all),
+    because keeping what it needs would take ``[N, V]`` memory (module docstring).
 
     Args:
         hidden: ``[N, D]`` float32 or bfloat16 (any strides).
@@ -517,8 +519,11 @@ def policy_loss(hidden, weight, targets, advantages, *, loss_mask=None, old_logp
     ``cu_seqlens``) or ``"seq-mean-token-sum"`` (sum per sequence, then mean over sequences);
     a sequence with no counted token contributes 0 and still counts in B.
 
-    The loss and its gradients come out of one chunked pass (see the module docstring); backward
-    only scales them, so call backward at most once per call.
+    The loss and its gradients come out of one chunked pass in the forward, three lm_head-sized
+    matmuls in all rather than the four of recomputing the logits in backward (module docstring:
+    why, and what was measured); backward only scales them by the incoming gradient, so call
+    backward at most once per call. Under ``torch.no_grad`` or when neither hidden nor weight
+    requires grad, no gradient work is done.
 
     Args:
         hidden ``[N, D]``, weight ``[V, D]``, targets ``[N]``: as in ``linear_logprobs``.

@@ -4,7 +4,8 @@ logits (forward), and dLoss/dlogits from per-row upstream gradients (backward).
 The lm_head matmuls around them stay in cuBLAS (``chunk_logits`` here, the gradient matmuls in
 ``hirfast.ops``); these kernels do the work between them in one read of each logit (forward) and
 one read plus one write (backward), all in fp32. Shapes: ``logits [C, V]`` fp32 (row stride
-free, unit column stride), per-row vectors ``[C]``.
+free, unit column stride), per-row vectors ``[C]``. They use no ``tl.dot``, so the Triton
+interpreter's bf16 ``tl.dot`` defect (docs/DESIGN.md) cannot reach the CPU tests.
 """
 import torch
 import triton
