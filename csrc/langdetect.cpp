@@ -497,8 +497,8 @@ const Model& model() {
 // URL_RE = https?://[-_.?&~;+=/#0-9A-Za-z]{1,2076}
 bool is_url_char(char32_t c) {
   if (c >= 128) return false;
-  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-         std::strchr("-_.?&~;+=/#", static_cast<int>(c)) != nullptr;
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '-' || c == '_' ||
+         c == '.' || c == '?' || c == '&' || c == '~' || c == ';' || c == '+' || c == '=' || c == '/' || c == '#';
 }
 // MAIL_RE = [-_.0-9A-Za-z]{1,64}@[-_0-9A-Za-z]{1,255}[-_.0-9A-Za-z]{1,255}
 bool is_mail_domain_char(char32_t c) {  // [-_0-9A-Za-z]
@@ -590,6 +590,12 @@ struct Workspace {
   std::vector<uint32_t> ngrams;  // gram index + 1, in text order (random.choice indexes this)
 };
 
+// The substitution buffers are as long as the input; without this, one 10 MB response would
+// leave 80 MB of them behind in every worker thread.
+void release_if_large(U32* buffer) {
+  if (buffer->capacity() > (size_t{1} << 16)) U32().swap(*buffer);
+}
+
 // Detector.append(text) on a fresh detector: leaves the detector's text in ws->text.
 void append_text(const Model& m, U32View input, Workspace* ws) {
   U32View text = input;
@@ -622,6 +628,8 @@ void append_text(const Model& m, U32View input, Workspace* ws) {
     previous = c;
   }
   out.resize(static_cast<size_t>(kept - out.data()));
+  release_if_large(&ws->urls_replaced);
+  release_if_large(&ws->mails_replaced);
 }
 
 // Detector.cleaning_text. Its test `unicode_block(ch) != 'Latin Extended Additional'` compares

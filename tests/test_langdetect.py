@@ -112,6 +112,8 @@ APPEND_CASES = [
     "http://" + "a" * 2076 + "b" * 10,
     "http://" + "a" * 2075 + ":" + "b",
     "xhttp://http://a",
+    "see http://a\x00b c",
+    "a\x00@b\x00c.d e@\x00",
     "mail me: john.doe@example.com.",
     "a@b@c",
     "x@y@z.com",
@@ -149,7 +151,7 @@ def test_appended_text_matches_python(text):
 # Texts built from the characters the two regexes care about, with run lengths around their
 # bounds (64, 255, 2076).
 _regex_piece = st.one_of(
-    st.text(alphabet="ab.-_@:/hts", min_size=1, max_size=12),
+    st.text(alphabet="ab.-_@:/hts\x00", min_size=1, max_size=12),
     st.sampled_from(["http://", "https://", "@", ".", " ", "\n", "http", "://", "é", "ơ\u0301"]),
     st.builds(lambda c, n: c * n, st.sampled_from(["a", ".", "-", "Z9"]),
               st.sampled_from([1, 2, 63, 64, 65, 254, 255, 256, 2075, 2076, 2077])),
