@@ -118,8 +118,7 @@ std::vector<U32> read_param_lines(const std::string& name) {
   const std::string path = asset_path("nltk/tokenizers/punkt_tab/english/" + name);
   std::ifstream file(path, std::ios::binary);
   std::stringstream bytes;
-  bytes << file.rdbuf();
-  if (!file.good() && !file.eof()) throw std::runtime_error("hirfast: cannot read " + path);
+  if (!(bytes << file.rdbuf())) throw std::runtime_error("hirfast: cannot read " + path);
   U32 text;
   size_t bad = 0;
   if (!decode_utf8(bytes.str(), &text, &bad))
@@ -127,7 +126,7 @@ std::vector<U32> read_param_lines(const std::string& name) {
   std::vector<U32> lines;
   U32 line;
   for (size_t i = 0; i < text.size(); ++i) {
-    char32_t c = text[i];
+    const char32_t c = text[i];
     if (c == '\r' || c == '\n') {
       if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
       lines.push_back(std::move(line));
@@ -140,20 +139,18 @@ std::vector<U32> read_param_lines(const std::string& name) {
   return lines;
 }
 
-std::vector<U32View> split_tabs(const U32& line) { return py_split(line, U"\t"); }
-
-int parse_int(U32View s, const std::string& file, size_t line_no) {
-  size_t i = 0;
-  bool negative = false;
-  if (i < s.size() && (s[i] == '-' || s[i] == '+')) negative = s[i++] == '-';
-  if (i == s.size()) throw std::runtime_error("hirfast: " + file + " line " + std::to_string(line_no) + ": expected an integer");
-  long long v = 0;
-  for (; i < s.size(); ++i) {
-    if (s[i] < '0' || s[i] > '9' || v > (1ll << 31))
-      throw std::runtime_error("hirfast: " + file + " line " + std::to_string(line_no) + ": expected an integer");
-    v = v * 10 + (s[i] - '0');
+// int(field) for the counts in ortho_context.tab (plain decimal numbers).
+int parse_count(U32View field, size_t line_no) {
+  int value = 0;
+  for (char32_t c : field) {
+    if (c < '0' || c > '9' || value > 100000000)
+      throw std::runtime_error("hirfast: ortho_context.tab line " + std::to_string(line_no) +
+                               ": expected a count, got \"" + encode_utf8(field) + "\"");
+    value = value * 10 + static_cast<int>(c - '0');
   }
-  return static_cast<int>(negative ? -v : v);
+  if (field.empty())
+    throw std::runtime_error("hirfast: ortho_context.tab line " + std::to_string(line_no) + ": empty count");
+  return value;
 }
 
 PunktParams load_params() {
@@ -169,7 +166,7 @@ PunktParams load_params() {
   entries.clear();
   U32 key;
   for (const U32& line : read_param_lines("collocations.tab")) {
-    std::vector<U32View> fields = split_tabs(line);
+    const std::vector<U32View> fields = py_split(line, U"\t");
     if (fields.size() != 2) continue;  // a tuple of another length never equals a (word, word) pair
     collocation_key(fields[0], fields[1], &key);
     entries.emplace_back(key, 1);
@@ -180,10 +177,10 @@ PunktParams load_params() {
   size_t line_no = 0;
   for (const U32& line : read_param_lines("ortho_context.tab")) {
     ++line_no;
-    std::vector<U32View> fields = split_tabs(line);
+    const std::vector<U32View> fields = py_split(line, U"\t");
     if (fields.size() != 2)
       throw std::runtime_error("hirfast: ortho_context.tab line " + std::to_string(line_no) + ": expected two tab-separated fields");
-    entries.emplace_back(U32(fields[0]), parse_int(fields[1], "ortho_context.tab", line_no));
+    entries.emplace_back(U32(fields[0]), parse_count(fields[1], line_no));
   }
   p.ortho_context.build(entries);
   return p;
