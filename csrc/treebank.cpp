@@ -49,6 +49,60 @@ void append_padded(U32& out, const U32& s, size_t start, size_t end) {
   out.push_back(' ');
 }
 
+// Which characters a text holds, so that passes that cannot match are skipped. A pass can only
+// match where its trigger characters are; passes add spaces, and only these new characters:
+// `` (from " and '') and '' (from "), which the conditions below account for.
+namespace has {
+enum : uint32_t {
+  kBacktick = 1 << 0,
+  kDoubleQuote = 1 << 1,
+  kSingleQuote = 1 << 2,
+  kOpeningQuote = 1 << 3,  // « “ ‘ „
+  kClosingQuote = 1 << 4,  // » ” ’
+  kColonComma = 1 << 5,
+  kPeriod = 1 << 6,
+  kSymbol = 1 << 7,  // ; @ # $ % &
+  kDash = 1 << 8,    // U+2012-U+2015
+  kQuestionExclamation = 1 << 9,
+  kStar = 1 << 10,
+  kBracket = 1 << 11,
+  kHyphen = 1 << 12,
+};
+}  // namespace has
+
+constexpr uint32_t character_bits(char32_t c) {
+  switch (c) {
+    case '`': return has::kBacktick;
+    case '"': return has::kDoubleQuote;
+    case '\'': return has::kSingleQuote;
+    case 0xAB: case 0x201C: case 0x2018: case 0x201E: return has::kOpeningQuote;
+    case 0xBB: case 0x201D: case 0x2019: return has::kClosingQuote;
+    case ':': case ',': return has::kColonComma;
+    case '.': return has::kPeriod;
+    case ';': case '@': case '#': case '$': case '%': case '&': return has::kSymbol;
+    case 0x2012: case 0x2013: case 0x2014: case 0x2015: return has::kDash;
+    case '?': case '!': return has::kQuestionExclamation;
+    case '*': return has::kStar;
+    case '[': case ']': case '(': case ')': case '{': case '}': case '<': case '>': return has::kBracket;
+    case '-': return has::kHyphen;
+    default: return 0;
+  }
+}
+
+struct AsciiCharacterBits {
+  uint32_t bits[128] = {};
+  constexpr AsciiCharacterBits() {
+    for (char32_t c = 0; c < 128; ++c) bits[c] = character_bits(c);
+  }
+};
+constexpr AsciiCharacterBits kAsciiCharacterBits;
+
+uint32_t characters_present(U32View s) {
+  uint32_t m = 0;
+  for (char32_t c : s) m |= c < 128 ? kAsciiCharacterBits.bits[c] : character_bits(c);
+  return m;
+}
+
 // sub(literal, replacement, s) for a literal of two characters.
 void replace_pairs(const U32& s, Rewrite& rw, char32_t a, char32_t b, const char32_t* replacement) {
   for (size_t i = 0; i + 1 < s.size(); ++i) {
@@ -210,13 +264,14 @@ void pad_punctuation(const U32& s, Rewrite& rw) {
   const size_t n = s.size();
   for (size_t i = 0; i < n; ++i) {
     const char32_t c = s[i];
+    const uint32_t bits = c < 128 ? kAsciiCharacterBits.bits[c] : character_bits(c);
+    if (!(bits & (has::kPeriod | has::kSymbol | has::kDash | has::kQuestionExclamation))) continue;
     if (c == '.') {
       size_t j = i + 1;
       while (j < n && s[j] == '.') ++j;
       if (j - i >= 2) append_padded(rw.replace(i, j), s, i, j);
       i = j - 1;
-    } else if (c == ';' || c == '@' || c == '#' || c == '$' || c == '%' || c == '&' || c == '?' || c == '!' ||
-               (c >= 0x2012 && c <= 0x2015)) {
+    } else {
       append_padded(rw.replace(i, i + 1), s, i, i + 1);
     }
   }
@@ -228,13 +283,13 @@ void pad_star_brackets_dashes(const U32& s, Rewrite& rw) {
   const size_t n = s.size();
   for (size_t i = 0; i < n; ++i) {
     const char32_t c = s[i];
+    if (c >= 128 || !(kAsciiCharacterBits.bits[c] & (has::kStar | has::kBracket | has::kHyphen))) continue;
     if (c == '-') {
       if (i + 1 < n && s[i + 1] == '-') {
         rw.replace(i, i + 2) += U" -- ";
         ++i;
       }
-    } else if (c == '*' || c == ']' || c == '[' || c == '(' || c == ')' || c == '{' || c == '}' || c == '<' ||
-               c == '>') {
+    } else {
       append_padded(rw.replace(i, i + 1), s, i, i + 1);
     }
   }
@@ -381,89 +436,36 @@ void contraction(const U32& s, Rewrite& rw, const Contraction& k) {
   }
 }
 
-// Bit k set: the letters of kContractions[k] occur in `s` (ignoring case as `re` does, and the
-// boundary conditions). A contraction pass only inserts spaces, so it never creates such an
-// occurrence for a later one: passes whose bit is clear cannot match and are skipped.
-struct ContractionFirstChars {
-  bool bits[128] = {};
-  constexpr ContractionFirstChars() {
-    for (const Contraction& k : kContractions) {
-      const char32_t c = k.first[0];
-      bits[c] = true;
-      if (c >= 'a' && c <= 'z') bits[c - 32] = true;
+// For each ASCII character, the contractions whose first character it matches (a bit each).
+struct ContractionsByFirstChar {
+  uint32_t bits[128] = {};
+  constexpr ContractionsByFirstChar() {
+    for (size_t k = 0; k < kNumContractions; ++k) {
+      const char32_t c = kContractions[k].first[0];
+      bits[c] |= 1u << k;
+      if (c >= 'a' && c <= 'z') bits[c - 32] |= 1u << k;
     }
   }
 };
-constexpr ContractionFirstChars kContractionFirstChars;
+constexpr ContractionsByFirstChar kContractionsByFirstChar;
 
+// Bit k set: the letters of kContractions[k] occur in `s` (ignoring case as `re` does, and the
+// boundary conditions). A contraction pass only inserts spaces, so it never creates such an
+// occurrence for a later one: passes whose bit is clear cannot match and are skipped.
 uint32_t contraction_candidates(const U32& s) {
   uint32_t mask = 0;
   for (size_t i = 0; i < s.size(); ++i) {
     // The first characters (c d g l m w ') have no non-ASCII equivalents under re.IGNORECASE.
     const char32_t c = s[i];
-    if (c >= 128 || !kContractionFirstChars.bits[c]) continue;
-    const char32_t lower = (c >= 'A' && c <= 'Z') ? c + 32 : c;
-    for (size_t k = 0; k < kNumContractions; ++k) {
+    if (c >= 128) continue;
+    for (uint32_t ks = kContractionsByFirstChar.bits[c] & ~mask; ks; ks &= ks - 1) {
+      size_t k = 0;
+      while (!(ks & (1u << k))) ++k;
       const Contraction& x = kContractions[k];
-      if (x.first[0] == lower && re_ci_match(s, i, x.first) && re_ci_match(s, i + x.first.size(), x.second))
-        mask |= 1u << k;
+      if (re_ci_match(s, i, x.first) && re_ci_match(s, i + x.first.size(), x.second)) mask |= 1u << k;
     }
   }
   return mask;
-}
-
-// Which characters a text holds, so that passes that cannot match are skipped. A pass can only
-// match where its trigger characters are; passes add spaces, and only these new characters:
-// `` (from " and '') and '' (from "), which the conditions below account for.
-namespace has {
-enum : uint32_t {
-  kBacktick = 1 << 0,
-  kDoubleQuote = 1 << 1,
-  kSingleQuote = 1 << 2,
-  kOpeningQuote = 1 << 3,  // « “ ‘ „
-  kClosingQuote = 1 << 4,  // » ” ’
-  kColonComma = 1 << 5,
-  kPeriod = 1 << 6,
-  kSymbol = 1 << 7,  // ; @ # $ % &
-  kDash = 1 << 8,    // U+2012-U+2015
-  kQuestionExclamation = 1 << 9,
-  kStar = 1 << 10,
-  kBracket = 1 << 11,
-  kHyphen = 1 << 12,
-};
-}  // namespace has
-
-constexpr uint32_t character_bits(char32_t c) {
-  switch (c) {
-    case '`': return has::kBacktick;
-    case '"': return has::kDoubleQuote;
-    case '\'': return has::kSingleQuote;
-    case 0xAB: case 0x201C: case 0x2018: case 0x201E: return has::kOpeningQuote;
-    case 0xBB: case 0x201D: case 0x2019: return has::kClosingQuote;
-    case ':': case ',': return has::kColonComma;
-    case '.': return has::kPeriod;
-    case ';': case '@': case '#': case '$': case '%': case '&': return has::kSymbol;
-    case 0x2012: case 0x2013: case 0x2014: case 0x2015: return has::kDash;
-    case '?': case '!': return has::kQuestionExclamation;
-    case '*': return has::kStar;
-    case '[': case ']': case '(': case ')': case '{': case '}': case '<': case '>': return has::kBracket;
-    case '-': return has::kHyphen;
-    default: return 0;
-  }
-}
-
-struct AsciiCharacterBits {
-  uint32_t bits[128] = {};
-  constexpr AsciiCharacterBits() {
-    for (char32_t c = 0; c < 128; ++c) bits[c] = character_bits(c);
-  }
-};
-constexpr AsciiCharacterBits kAsciiCharacterBits;
-
-uint32_t characters_present(U32View s) {
-  uint32_t m = 0;
-  for (char32_t c : s) m |= c < 128 ? kAsciiCharacterBits.bits[c] : character_bits(c);
-  return m;
 }
 
 // Runs the passes in order over one text, alternating between two buffers.
