@@ -11,6 +11,7 @@
 
 #include "assets.h"
 #include "engine.h"
+#include "langdetect.h"
 #include "nltk_chars.h"
 #include "punkt.h"
 #include "treebank.h"
@@ -243,6 +244,22 @@ PYBIND11_MODULE(_C, m) {
   });
   m.def("_re_fold_key", [](uint32_t c) { return static_cast<uint32_t>(re_fold_key(c)); });
   // (component sections below: regex, punkt, treebank, langdetect)
+
+  // --- langdetect ---
+  m.def("_langdetect_detect", [](py::handle s) -> py::object {
+    U32 text = str_arg(s);
+    std::string lang;
+    bool ok;
+    {
+      py::gil_scoped_release release;
+      ok = detect_language(text, &lang);
+    }
+    if (!ok) return py::none();
+    return py::str(lang);
+  });
+  m.def("_langdetect_appended_text", [](py::handle s) { return from_u32(langdetect_appended_text(str_arg(s))); });
+  m.def("_langdetect_random_trace", &langdetect_random_trace, py::arg("ops"));
+
   // --- punkt / treebank (NLTK sentence splitter and word tokenizer) ---
   m.def("_punkt_sentences", [](py::handle s) {
     U32 text = str_arg(s);
