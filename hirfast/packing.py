@@ -50,6 +50,10 @@ import torch
 from hirfast.attention import PackedAttentionMeta, packed_attention
 from hirfast.ops import IGNORE_INDEX, linear_logprobs
 
+# Sharing a prefix always saves FLOPs (its tokens' layers run once instead of once per row; the
+# price is a copy of its keys and values per row, 2*Hkv*Dh numbers per token and layer). The floor
+# keeps a few common chat-template tokens from splitting every row into two segments and tying
+# unrelated tasks into one packing unit, for a saving of a handful of tokens.
 DEFAULT_MIN_SHARED_PREFIX = 32
 # The attention cost weight ModelFlops.from_config gives for the Qwen2.5-1.5B shape (28 layers,
 # d=1536, 12 query / 2 key-value heads of 128, MLP 8960): one (query, key) pair costs 6.56e-5 of
@@ -311,41 +315,34 @@ class _Rows:
         return [x for item in radix(0, len(order), 0) for x in prune(item, 0)]
 
     def fit(self, item, budget):
-        """Split a top-level item whose tokens exceed `budget` into top-level items that fit
-        (sub-groups each carrying a copy of the shared prefix); a lone row stays as it is."""
+        """Split a top-level item whose tokens exceed `budget` into top-level items that fit:
+        balanced sub-groups of its children, each carrying a copy of the shared prefix. A lone
+        row stays as it is (an oversized one becomes its own micro-batch)."""
         if isinstance(item, int) or self.tokens(item, 0) <= budget:
             return [item]
         room = budget - item.end
-        sized = sorted(((self.tokens(c, item.end), i, c) for i, c in enumerate(item.children)),
-                       key=lambda x: (-x[0], x[1]))
-        groups, lifted = [], []
-        for size, _, child in sized:
-            if size > room:
-                lifted.append(child)
-                continue
-            for group in groups:  # first fit, largest first
-                if group[0] + size <= room:
-                    group[0] += size
-                    group[1].append(child)
-                    break
-            else:
-                groups.append([size, [child]])
+        sizes = [self.tokens(c, item.end) for c in item.children]
+        lifted = [c for c, size in zip(item.children, sizes) if size > room]
+        kept = [i for i, size in enumerate(sizes) if size <= room]
         out = []
-        for _, children in groups:
-            if len(children) == 1:
-                lifted.append(children[0])
-            else:
-                out.append(_Shared(self.first_row(children[0]), item.end, children))
+        if kept:
+            costs = [sizes[i] + self.weight * self.pairs(item.children[i], item.end) for i in kept]
+            for members in _balanced_bins(costs, [sizes[i] for i in kept], room):
+                children = [item.children[kept[i]] for i in members]
+                if len(children) == 1:
+                    lifted.append(children[0])
+                else:
+                    out.append(_Shared(self.first_row(children[0]), item.end, children))
         # A lifted child takes the prefix into its own first segment (its parent_end becomes 0).
         for child in lifted:
             out.extend(self.fit(child, budget))
         return out
 
 
-def _balanced_bins(items, costs, sizes, budget):
+def _balanced_bins(costs, sizes, budget):
     """Assign items to the fewest bins (<= budget tokens each) for which longest-processing-time
     list scheduling keeps max cost - min cost <= the largest item cost; returns lists of indices."""
-    order = sorted(range(len(items)), key=lambda i: (-costs[i], -sizes[i], i))
+    order = sorted(range(len(costs)), key=lambda i: (-costs[i], -sizes[i], i))
     largest = max(costs)
     bins = max(1, math.ceil(sum(sizes) / budget))
     while True:
@@ -361,7 +358,7 @@ def _balanced_bins(items, costs, sizes, budget):
             load[b] += costs[i]
             used[b] += sizes[i]
             members[b].append(i)
-        # bins == len(items) always succeeds: one item each, spread <= largest cost.
+        # bins == len(costs) always succeeds: one item each, spread <= largest cost.
         if placed and max(load) - min(load) <= largest:
             return members
         bins += 1
@@ -486,7 +483,7 @@ def _pack_checked(prompts, responses, max_tokens_per_batch, share_prompts, min_s
     fitting = [i for i, size in enumerate(sizes) if size <= max_tokens_per_batch]
     if fitting:
         costs = [info.cost(units[i]) for i in fitting]
-        bins = _balanced_bins(fitting, costs, [sizes[i] for i in fitting], max_tokens_per_batch)
+        bins = _balanced_bins(costs, [sizes[i] for i in fitting], max_tokens_per_batch)
         batches += [_layout(info, [units[fitting[i]] for i in members]) for members in bins]
     return sorted(batches, key=lambda b: -b.cost)
 

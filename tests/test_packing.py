@@ -306,12 +306,16 @@ def test_micro_batches_respect_budget_and_balance(seed, share, budget_factor, we
     assert max(costs) - min(costs) <= largest_unit + 1e-6
 
 
-def test_realistic_mix_is_balanced_within_ten_percent():
-    # 32 tasks x (6 originals + 2 replays), prompts 100-400, responses 30-1500 tokens.
+@pytest.mark.parametrize("system_prompt", [0, 40], ids=["no-system-prompt", "system-prompt"])
+def test_realistic_mix_is_balanced_within_ten_percent(system_prompt):
+    # 32 tasks x (6 originals + 2 replays), prompts 100-400, responses 30-1500 tokens. With a
+    # 40-token system prompt common to all tasks, every row shares it: one prefix tree for the
+    # whole step, which must be split into balanced sub-groups that each carry the prefix.
     rng = random.Random(0)
     prompts, responses = [], []
     for _ in range(32):
-        prompt = [rng.randrange(VOCAB) for _ in range(rng.randint(100, 400))]
+        prompt = [5] * system_prompt + [rng.randrange(VOCAB)
+                                        for _ in range(rng.randint(100, 400))]
         for j in range(8):
             prompts.append(prompt if j < 6 else prompt[:len(prompt) // 2] + [0] * 20)
             responses.append([0] * min(1500, max(30, int(rng.lognormvariate(5.7, 0.8)))))
