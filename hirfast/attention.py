@@ -31,7 +31,7 @@ Backends (``BACKENDS``), all computing ``out[T, H, D]`` from ``q[T, H, D]``, ``k
 
 ``backend="auto"`` picks the first usable of ``flash_attn``, ``torch_varlen``, ``xformers`` for
 fp16/bf16 tensors on a CUDA device, and ``sdpa_reference`` otherwise; the choice is logged once per
-(device type, dtype).
+device and dtype.
 
 With Hugging Face models: ``register(backend)`` adds ``hirfast_<backend>`` (``hirfast`` for auto)
 to transformers' ``AttentionInterface``; ``packed_attention(model, backend)`` switches a model to it
@@ -248,7 +248,7 @@ def resolve_backend(backend: str, device, dtype) -> str:
     """The backend that will run: `backend` itself when it can, the first usable one for "auto".
 
     Raises ValueError naming the reason when a named backend cannot run these tensors. The choice
-    of "auto" is logged once per (device type, dtype).
+    of "auto" is logged once per device and dtype.
     """
     device = torch.device(device)
     key = (backend, device, dtype)
