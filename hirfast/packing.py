@@ -123,6 +123,9 @@ class PackedBatch:
     response_positions: int64 [N], ``loss_mask.nonzero()`` in row order: row ``rows[i]``'s response
         log-probs are read at ``response_positions[o_i : o_i + response_lengths[i]]``.
     response_targets: int64 [N], ``targets[response_positions]``, the response tokens.
+    response_cu_seqlens: int32 [B+1], row ``rows[i]``'s response tokens are
+        ``response_targets[response_cu_seqlens[i]:response_cu_seqlens[i+1]]`` (the ``cu_seqlens``
+        that ``hirfast.ops.policy_loss`` takes for its per-sequence means).
     num_row_tokens: the tokens these rows hold when each is computed alone (sum of prompt + response
         lengths); ``num_row_tokens - num_tokens`` is what sharing saved.
     attention_pairs: (query, key) pairs causal attention computes here.
@@ -142,6 +145,7 @@ class PackedBatch:
     response_lengths: tuple
     response_positions: torch.Tensor
     response_targets: torch.Tensor
+    response_cu_seqlens: torch.Tensor
     num_row_tokens: int
     attention_pairs: int
     cost: float
@@ -165,7 +169,8 @@ class PackedBatch:
             loss_mask=self.loss_mask.to(device, **move), row_index=self.row_index.to(device, **move),
             attention=self.attention.to(device),
             response_positions=self.response_positions.to(device, **move),
-            response_targets=self.response_targets.to(device, **move))
+            response_targets=self.response_targets.to(device, **move),
+            response_cu_seqlens=self.response_cu_seqlens.to(device, **move))
 
     def model_inputs(self) -> dict:
         """Keyword arguments for a Hugging Face model (or its ``base_model``) run under
@@ -437,7 +442,9 @@ def _layout(rows_info: _Rows, items, oversized=False) -> PackedBatch:
         max_seqlen=max_seqlen, targets=target_tensor, loss_mask=loss_mask,
         row_index=torch.tensor(row_index, dtype=torch.int64), attention=meta, rows=tuple(rows),
         response_lengths=tuple(response_lengths), response_positions=positions,
-        response_targets=target_tensor[positions], num_row_tokens=num_row_tokens,
+        response_targets=target_tensor[positions],
+        response_cu_seqlens=torch.tensor([0] + response_lengths).cumsum(0).to(torch.int32),
+        num_row_tokens=num_row_tokens,
         attention_pairs=pairs, cost=total + rows_info.weight * pairs, oversized=oversized)
 
 
@@ -490,19 +497,40 @@ def _pack_checked(prompts, responses, max_tokens_per_batch, share_prompts, min_s
 
 # --- scoring ----------------------------------------------------------------------------------
 
-def _lm_head_weight(model):
+def lm_head_weight(model) -> torch.Tensor:
+    """The lm_head weight ``[V, d]`` of a Hugging Face causal LM, checked to be all its logits are
+    (no bias, no softcapping or scaling), as ``hirfast.ops`` computes them."""
     head = model.get_output_embeddings()
     if head is None:
-        raise ValueError(f"{type(model).__name__} has no output embeddings (lm_head); score needs "
-                         "a causal LM such as LlamaForCausalLM")
+        raise ValueError(f"{type(model).__name__} has no output embeddings (lm_head); packed "
+                         "scoring needs a causal LM such as LlamaForCausalLM")
     if getattr(head, "bias", None) is not None:
         raise ValueError(f"{type(model).__name__}'s lm_head has a bias, which "
                          "hirfast.ops.linear_logprobs does not take")
     for attr in ("final_logit_softcapping", "logit_scale", "logits_scaling"):
         if getattr(model.config, attr, None) not in (None, 1, 1.0):
             raise ValueError(f"{type(model).__name__} transforms its logits ({attr}="
-                             f"{getattr(model.config, attr)}), which score does not reproduce")
+                             f"{getattr(model.config, attr)}), which packed scoring does not "
+                             "reproduce")
     return head.weight
+
+
+def response_hidden(model, batch: PackedBatch, *, backend: str = "auto") -> torch.Tensor:
+    """The model's final hidden states ``[N, d]`` at ``batch.response_positions``: the inputs of
+    the lm_head for every response token of the micro-batch, row by row.
+
+    With ``lm_head_weight(model)``, ``batch.response_targets`` and ``batch.response_cu_seqlens``
+    this is what ``hirfast.ops.policy_loss`` takes, for a fused loss that never forms the log-probs
+    separately. ``batch`` must be on the model's device (``batch.to(device)``); the model's attention
+    is switched to ``hirfast.attention``'s `backend` for the call only.
+    """
+    device = model.get_input_embeddings().weight.device
+    if batch.input_ids.device != device:
+        raise ValueError(f"the packed batch is on {batch.input_ids.device} but the model on "
+                         f"{device}; call batch.to({str(device)!r}) first")
+    with packed_attention(model, backend):
+        hidden = model.base_model(**batch.model_inputs()).last_hidden_state[0]  # (T, d)
+    return hidden.index_select(0, batch.response_positions)  # (N, d), only predicted tokens
 
 
 def score_packed(model, batch: PackedBatch, *, temperature: float = 1.0,
@@ -520,10 +548,8 @@ def score_packed(model, batch: PackedBatch, *, temperature: float = 1.0,
     device = model.get_input_embeddings().weight.device
     if batch.input_ids.device != device:
         batch = batch.to(device)
-    weight = _lm_head_weight(model)
-    with packed_attention(model, backend):
-        hidden = model.base_model(**batch.model_inputs()).last_hidden_state[0]  # (T, d)
-    hidden = hidden.index_select(0, batch.response_positions)  # (N, d), only predicted tokens
+    weight = lm_head_weight(model)
+    hidden = response_hidden(model, batch, backend=backend)
     result = linear_logprobs(hidden, weight, batch.response_targets, temperature=temperature,
                              return_entropy=return_entropy)
     if return_entropy:

@@ -166,6 +166,33 @@ def test_entropy_and_temperature_match_rows_alone():
             assert (ent - (-(logp.exp() * logp).sum(-1))).abs().max() <= TOL
 
 
+def test_response_hidden_feeds_the_fused_policy_loss():
+    # The trainer's fused path: policy_loss on the packed response hidden states, per-sequence
+    # means over response_cu_seqlens. With old log-probs = current ones, its gradient is that of
+    # -sum_seq mean_token(A * logprob) / B, computed here from rows run alone.
+    from hirfast.ops import policy_loss
+
+    model = tiny_model("qwen2")
+    prompts, responses = hir_rows(seed=11)
+    g = torch.Generator().manual_seed(0)
+    advantages = [torch.randn(len(r), generator=g) for r in responses]
+    reference = rowwise_logprobs(model, prompts, responses)
+    reference_loss = -sum((a * lp).mean() for a, lp in zip(advantages, reference)) / len(prompts)
+    reference_grads = grads(model, reference_loss)
+
+    model.zero_grad(set_to_none=True)
+    for batch in packing.pack(prompts, responses, max_tokens_per_batch=200, min_shared_prefix=8):
+        hidden = packing.response_hidden(model, batch)
+        batch_advantages = torch.cat([advantages[r] for r in batch.rows])
+        loss, _ = policy_loss(hidden, packing.lm_head_weight(model), batch.response_targets,
+                              batch_advantages, cu_seqlens=batch.response_cu_seqlens,
+                              loss_agg="seq-mean-token-mean")
+        (loss * len(batch.rows) / len(prompts)).backward()
+    for name, want in reference_grads.items():
+        got = dict(model.named_parameters())[name].grad
+        assert (got - want).abs().max().item() <= TOL, name
+
+
 def test_changing_one_row_changes_no_other_row():
     model = tiny_model("llama")
     prompts, responses = hir_rows(seed=6)
@@ -224,6 +251,9 @@ def test_unshared_layout_restarts_positions_and_shifts_targets():
     assert batch.loss_mask.tolist() == mask
     assert batch.response_positions.tolist() == [i for i, m in enumerate(mask) if m]
     assert batch.response_targets.tolist() == sum((responses[r] for r in order), [])
+    assert batch.response_cu_seqlens.dtype == torch.int32
+    assert batch.response_cu_seqlens.tolist() == [0] + list(
+        torch.tensor([len(responses[r]) for r in order]).cumsum(0).tolist())
     assert batch.num_tokens == batch.num_row_tokens == sum(len(r) for r in rows)
 
 
