@@ -55,6 +55,10 @@ from hirfast.ops import IGNORE_INDEX, linear_logprobs
 # keeps a few common chat-template tokens from splitting every row into two segments and tying
 # unrelated tasks into one packing unit, for a saving of a handful of tokens.
 DEFAULT_MIN_SHARED_PREFIX = 32
+# Shared prefixes nest at most this deep. HiR needs about three levels (a system prompt, a task's
+# query, a group's full prompt); the cap keeps adversarial prompts (each a prefix of the next)
+# from recursing without bound, at the price of sharing less for them.
+MAX_SHARED_DEPTH = 16
 # The attention cost weight ModelFlops.from_config gives for the Qwen2.5-1.5B shape (28 layers,
 # d=1536, 12 query / 2 key-value heads of 128, MLP 8960): one (query, key) pair costs 6.56e-5 of
 # one token's linear layers, so a 2,000-token row's attention adds ~6.6% to its cost.
@@ -295,17 +299,18 @@ class _Rows:
                 n += 1
             lcp.append(n)
 
-        def radix(lo, hi, depth):
+        def radix(lo, hi, depth, level):
             # Items below a node of common length `depth` over order[lo:hi]: split into runs whose
-            # adjacent common prefixes are longer than `depth`.
+            # adjacent common prefixes are longer than `depth`. Below MAX_SHARED_DEPTH nested
+            # nodes the rows hang as they are (shared no further), which bounds every recursion.
             items, start = [], lo
             for i in range(lo, hi):
                 if i == hi - 1 or lcp[i] <= depth:
-                    if i == start:
-                        items.append(order[i])
+                    if i == start or level == MAX_SHARED_DEPTH:
+                        items.extend(order[start:i + 1])
                     else:
                         end = min(lcp[start:i])
-                        items.append(_Radix(end, radix(start, i + 1, end)))
+                        items.append(_Radix(end, radix(start, i + 1, end, level + 1)))
                     start = i + 1
             return items
 
@@ -317,7 +322,7 @@ class _Rows:
                 return [_Shared(self.first_row(children[0]), item.end, children)]
             return [x for c in item.children for x in prune(c, parent_end)]
 
-        return [x for item in radix(0, len(order), 0) for x in prune(item, 0)]
+        return [x for item in radix(0, len(order), 0, 0) for x in prune(item, 0)]
 
     def fit(self, item, budget):
         """Split a top-level item whose tokens exceed `budget` into top-level items that fit:

@@ -301,6 +301,16 @@ def test_min_shared_prefix_is_respected():
     assert unshared.num_tokens == 13 + 13 + 4 and unshared.attention.kv_index is None
 
 
+def test_deeply_nested_prompts_are_packed_without_deep_recursion():
+    # Each prompt a prefix of the next: the prefix tree would nest 1,500 deep.
+    prompts = [[1] * (i + 2) for i in range(1500)]
+    responses = [[2]] * 1500
+    batches = packing.pack(prompts, responses, max_tokens_per_batch=10 ** 7, min_shared_prefix=1)
+    (batch,) = batches
+    assert sorted(batch.rows) == list(range(1500))
+    assert batch.num_tokens < batch.num_row_tokens
+
+
 # --- micro-batches ------------------------------------------------------------------------------
 
 def row_cost(length, weight):
