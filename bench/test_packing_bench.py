@@ -93,6 +93,15 @@ def padded_micro_batches(prompts, responses, budget):
     return batches + [current]
 
 
+def padded_work(prompts, responses, budget):
+    """(micro-batches, tokens with pads, causal pairs with pads) of the padded baseline."""
+    batches = padded_micro_batches(prompts, responses, budget)
+    longest = [max(len(prompts[r]) + len(responses[r]) for r in rows) for rows in batches]
+    tokens = sum(n * len(rows) for n, rows in zip(longest, batches))
+    pairs = sum(packing.causal_attention_pairs(n) * len(rows) for n, rows in zip(longest, batches))
+    return len(batches), tokens, pairs
+
+
 def padded_step(model, prompts, responses, budget, device):
     weight = model.get_output_embeddings().weight
     plans = []
@@ -143,8 +152,9 @@ def run_case(benchmark, shape, mode, backend, device, dtype, tasks, scale, budge
         step = padded_step(model, prompts, responses, budget, device)
         pairs = sum(packing.causal_attention_pairs(len(p) + len(r))
                     for p, r in zip(prompts, responses))
-        computed_tokens, micro_batches = row_tokens, len(padded_micro_batches(prompts, responses,
-                                                                               budget))
+        micro_batches, padded_tokens, _ = padded_work(prompts, responses, budget)
+        computed_tokens = row_tokens  # MFU counts useful work: the pads are left out
+        benchmark.extra_info["padded_tokens"] = padded_tokens
     else:
         # The sharing floor shrinks with the lengths, so the scaled-down CPU mix shares alike.
         batches = packing.pack(prompts, responses, max_tokens_per_batch=budget,
@@ -219,3 +229,35 @@ def test_packing_train_step_cpu(benchmark, mode, backend):
                  budget=1024, rounds=7)
     finally:
         torch.set_num_threads(threads)
+
+
+def work_counts(shape="qwen2.5-1.5b", tasks=16, budget=8192, seed=0):
+    """What each mode computes for the GPU cases' rows (exact, no timing, any machine): tokens
+    through the layers (pads included for padded), micro-batches, and training matmul FLOPs
+    counted as in the MFU (padded: its pads' linear layers and the full causal square of each
+    padded row; packed: as executed)."""
+    config = transformers.Qwen2Config(**SHAPES[shape])
+    flops = packing.ModelFlops.from_config(config)
+    prompts, responses = instruction_following_mix(tasks, seed=seed, vocab=config.vocab_size)
+    response_tokens = sum(len(r) for r in responses)
+    micro_batches, padded_tokens, padded_pairs = padded_work(prompts, responses, budget)
+    out = {"padded_sdpa": (padded_tokens, micro_batches,
+                           3 * flops.forward(padded_tokens, padded_pairs, response_tokens))}
+    for mode in ("packed", "packed_shared"):
+        batches = packing.pack(prompts, responses, max_tokens_per_batch=budget,
+                               share_prompts=mode == "packed_shared",
+                               attention_cost_weight=flops.attention_cost_weight)
+        tokens = sum(b.num_tokens for b in batches)
+        pairs = sum(b.attention_pairs for b in batches)
+        out[mode] = (tokens, len(batches), 3 * flops.forward(tokens, pairs, response_tokens))
+    row_tokens = sum(len(p) + len(r) for p, r in zip(prompts, responses))
+    return row_tokens, out
+
+
+if __name__ == "__main__":
+    for shape in ("qwen2.5-1.5b", "qwen2.5-0.5b"):
+        row_tokens, counts = work_counts(shape)
+        print(f"{shape}: {row_tokens} row tokens, budget 8192")
+        for mode, (tokens, micro_batches, step_flops) in counts.items():
+            print(f"  {mode:14s} tokens {tokens:7d} ({tokens / row_tokens:.2f}x rows)  "
+                  f"micro-batches {micro_batches:3d}  train FLOPs {step_flops / 1e12:7.1f} T")
