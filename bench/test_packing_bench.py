@@ -18,10 +18,11 @@ query (the first 60% of the prompt) and a shorter constraint tail, replaying two
 
 Reported in extra_info: ``row_tokens_per_s`` (prompt + response tokens of every row, counted as if
 each row were computed alone, per second: the same numerator for every mode, so the ratios are
-speed-ups), and ``mfu``, the model FLOPs the mode must execute (``ModelFlops``: the linear layers for
-every non-pad token it computes, causal attention for the (query, key) pairs it needs, the lm_head
-for the response tokens; x3 for forward + backward; padding not counted) over the time, divided by
-the GPU's dense bf16 peak (989 TFLOP/s for an H100 SXM or H200). MFU is not given on a CPU.
+speed-ups), and ``mfu``, the model FLOPs the mode must execute (``ModelFlops``: the linear layers
+for every non-pad token it computes, causal attention for the (query, key) pairs it needs, the
+lm_head for the response tokens; x3 for forward + backward; padding not counted) over the time,
+divided by the GPU's dense bf16 peak (989 TFLOP/s for an H100 SXM or H200). MFU is not given on
+a CPU.
 
 GPU cases (marked ``gpu``): Qwen2.5-1.5B and -0.5B shapes with random weights, bf16. The small
 ``cpu`` case runs anywhere: a tiny model, fp32, the mix scaled down by 8 in length.

@@ -96,10 +96,9 @@ class PackedAttentionMeta:
             raise ValueError(
                 "cu_seq_lens_q and cu_seq_lens_k differ, which plain packing does not allow; "
                 "pass hirfast_packing=PackedAttentionMeta(...) with a kv_index for shared prefixes")
-        return PackedAttentionMeta(
-            cu_q, cu_k, int(max_seqlen_q if max_seqlen_q is not None else max(seqlens_q, default=0)),
-            int(max_seqlen_k if max_seqlen_k is not None else max(seqlens_k, default=0)),
-            seqlens_q, seqlens_k, None)
+        max_q = max(seqlens_q, default=0) if max_seqlen_q is None else int(max_seqlen_q)
+        max_k = max(seqlens_k, default=0) if max_seqlen_k is None else int(max_seqlen_k)
+        return PackedAttentionMeta(cu_q, cu_k, max_q, max_k, seqlens_q, seqlens_k, None)
 
     def to(self, device) -> "PackedAttentionMeta":
         return PackedAttentionMeta(
@@ -282,7 +281,8 @@ def varlen_attention(query, key, value, meta: PackedAttentionMeta, *, scale=None
     """
     if query.dim() != 3 or key.dim() != 3 or value.dim() != 3:
         raise ValueError(f"varlen_attention takes [tokens, heads, head_dim] tensors, got query "
-                         f"{tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}")
+                         f"{tuple(query.shape)}, key {tuple(key.shape)}, "
+                         f"value {tuple(value.shape)}")
     if query.shape[1] % key.shape[1] != 0:
         raise ValueError(f"query heads ({query.shape[1]}) must be a multiple of key/value heads "
                          f"({key.shape[1]})")
@@ -318,7 +318,8 @@ def _hf_attention_for(backend: str):
             raise NotImplementedError(f"packed attention runs without dropout, got {dropout}")
         if softcap is not None or kwargs.get("s_aux") is not None:
             raise NotImplementedError("packed attention supports neither logit softcapping nor "
-                                      "attention sinks (models outside Llama/Qwen/Mistral families)")
+                                      "attention sinks (models outside the Llama, Qwen and "
+                                      "Mistral families)")
         if kwargs.get("is_causal") is False:
             raise NotImplementedError("packed attention is causal only")
         if query.shape[0] != 1:
@@ -359,7 +360,8 @@ def register(backend: str = "auto") -> str:
     otherwise build a [T, T] mask for an attention name it knows, O(T^2) memory for nothing).
     """
     if backend != "auto" and backend not in BACKENDS:
-        raise ValueError(f"unknown attention backend {backend!r}; choose one of {BACKENDS} or 'auto'")
+        raise ValueError(
+            f"unknown attention backend {backend!r}; choose one of {BACKENDS} or 'auto'")
     from transformers import AttentionInterface
 
     name = attention_name(backend)

@@ -28,9 +28,10 @@ in which case the group is split into sub-groups that each carry a copy of the p
 micro-batches are balanced by *cost*, ``tokens + attention_cost_weight * attention_pairs``, where
 ``attention_pairs`` counts the (query, key) pairs causal attention computes, so the quadratic part
 is included; ``attention_cost_weight`` is the FLOPs of one pair relative to one token's linear
-layers (``ModelFlops.attention_cost_weight``). Balance guarantee: the largest and smallest micro-batch
-costs differ by at most the cost of the largest packing unit (a row, or a shared prefix with its
-rows), the list-scheduling bound; with many rows per micro-batch that is a few percent of the mean.
+layers (``ModelFlops.attention_cost_weight``). Balance guarantee: the largest and smallest
+micro-batch costs differ by at most the cost of the largest packing unit (a row, or a shared
+prefix with its rows), the list-scheduling bound; with many rows per micro-batch that is a few
+percent of the mean.
 A row longer than the budget is not an error: it becomes a micro-batch of its own (its
 ``PackedBatch.oversized`` is true), so one long response never stops a training step; it is left out
 of the balance guarantee. Rows with an empty response need no log-prob and are not packed.
@@ -38,6 +39,9 @@ of the balance guarantee. Rows with an empty response need no log-prob and are n
 ``score(model, prompts, responses, max_tokens_per_batch=...)`` runs the whole path and returns each
 response's per-token log-probs; for gradient accumulation, iterate ``pack(...)`` and call
 ``score_packed`` per micro-batch instead, so that only one micro-batch's activations are alive.
+For the fused loss, ``response_hidden(model, batch)`` gives the lm_head inputs of the response
+tokens, which go to ``hirfast.ops.policy_loss`` with ``lm_head_weight(model)``,
+``batch.response_targets`` and ``batch.response_cu_seqlens``.
 """
 from __future__ import annotations
 
@@ -170,7 +174,8 @@ class PackedBatch:
             self, input_ids=self.input_ids.to(device, **move),
             position_ids=self.position_ids.to(device, **move),
             cu_seqlens=self.cu_seqlens.to(device, **move), targets=self.targets.to(device, **move),
-            loss_mask=self.loss_mask.to(device, **move), row_index=self.row_index.to(device, **move),
+            loss_mask=self.loss_mask.to(device, **move),
+            row_index=self.row_index.to(device, **move),
             attention=self.attention.to(device),
             response_positions=self.response_positions.to(device, **move),
             response_targets=self.response_targets.to(device, **move),
@@ -471,7 +476,8 @@ def pack(prompts, responses, *, max_tokens_per_batch: int, share_prompts: bool =
     Every row with a response is in exactly one of them.
     """
     if not isinstance(max_tokens_per_batch, int) or max_tokens_per_batch < 1:
-        raise ValueError(f"max_tokens_per_batch must be a positive int, got {max_tokens_per_batch!r}")
+        raise ValueError(
+            f"max_tokens_per_batch must be a positive int, got {max_tokens_per_batch!r}")
     if not isinstance(min_shared_prefix, int) or min_shared_prefix < 1:
         raise ValueError(f"min_shared_prefix must be a positive int, got {min_shared_prefix!r}")
     if not attention_cost_weight >= 0:
@@ -526,8 +532,8 @@ def response_hidden(model, batch: PackedBatch, *, backend: str = "auto") -> torc
 
     With ``lm_head_weight(model)``, ``batch.response_targets`` and ``batch.response_cu_seqlens``
     this is what ``hirfast.ops.policy_loss`` takes, for a fused loss that never forms the log-probs
-    separately. ``batch`` must be on the model's device (``batch.to(device)``); the model's attention
-    is switched to ``hirfast.attention``'s `backend` for the call only.
+    separately. ``batch`` must be on the model's device (``batch.to(device)``); the model's
+    attention is switched to ``hirfast.attention``'s `backend` for the call only.
     """
     device = model.get_input_embeddings().weight.device
     if batch.input_ids.device != device:
@@ -578,10 +584,11 @@ def score(model, prompts, responses, *, max_tokens_per_batch: int, share_prompts
     backend: attention backend name or "auto" (see ``hirfast.attention``).
 
     Returns ``list[Tensor]``, in input order: fp32 ``[len(responses[i])]`` on the model's device,
-    entry ``j`` the log-prob of ``responses[i][j]`` given ``prompts[i] + responses[i][:j]`` (an empty
-    tensor for an empty response). With ``return_entropy``, a tuple (log-probs, entropies) of such
-    lists. Differentiable when called with grad enabled; note that every micro-batch's activations
-    then stay alive until backward: for gradient accumulation use ``pack`` + ``score_packed``.
+    entry ``j`` the log-prob of ``responses[i][j]`` given ``prompts[i] + responses[i][:j]`` (an
+    empty tensor for an empty response). With ``return_entropy``, a tuple (log-probs, entropies)
+    of such lists. Differentiable when called with grad enabled; note that every micro-batch's
+    activations then stay alive until backward: for gradient accumulation use ``pack`` +
+    ``score_packed``.
     """
     prompts, responses = _check_rows(prompts, responses)
     vocab = model.get_input_embeddings().num_embeddings

@@ -283,7 +283,8 @@ def test_shared_layout_rebuilds_every_row_through_its_keys():
             continue
         seen_rows.append(owner)
         assert batch.input_ids[keys].tolist() == rows[owner]  # the whole row, rebuilt
-        assert batch.targets[q].tolist() == rows[owner][len(rows[owner]) - (q.stop - q.start) + 1:] + [IGNORE_INDEX]
+        own_start = len(rows[owner]) - (q.stop - q.start)
+        assert batch.targets[q].tolist() == rows[owner][own_start + 1:] + [IGNORE_INDEX]
         own_prompt = len(prompts[owner]) - (len(rows[owner]) - (q.stop - q.start))
         assert own_prompt >= 1  # the last prompt token is never shared
         assert batch.loss_mask[q].tolist() == ([False] * (own_prompt - 1)
