@@ -16,8 +16,8 @@ Randomness is counter-based: the uniform number that draws the token of sequence
 hash of `(seed, s, t)`. A sequence's samples therefore do not depend on which other sequences share
 its batch, on the batch size, or on the order in which prompts were admitted: changing the cache
 budget or `max_batch_size` does not change what is sampled. The draw itself is inverse-CDF sampling
-(one uniform number per row, one cumulative sum over the vocabulary), so no `[rows, vocab]` noise
-tensor is made.
+(one uniform number per row, a two-level cumulative sum), so no `[rows, vocab]` noise tensor is
+made.
 
 Everything here is plain tensor code without host synchronisation, so it can be captured in a CUDA
 graph.
@@ -25,7 +25,10 @@ graph.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
+# Tokens per block of the two-level inverse CDF (151936 = 1187 x 128 for Qwen's vocabulary).
+_CDF_BLOCK = 128
 _MASK32 = 0xFFFFFFFF
 # Odd multipliers below 2**31: with 32-bit operands every product stays below 2**63, so int64 never
 # overflows and the hash is the same on every device.
@@ -55,16 +58,32 @@ def counter_uniforms(seed: torch.Tensor, seq_ids: torch.Tensor, steps: torch.Ten
     return ((h >> 8).to(torch.float32) + 0.5) * (2.0 ** -24)
 
 
-def _inverse_cdf(masked_logits: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
-    """Index drawn from softmax(masked_logits) per row; never a token whose probability is 0."""
-    probs = torch.softmax(masked_logits, dim=-1)
-    cdf = torch.cumsum(probs, dim=-1)
-    total = cdf[:, -1:].contiguous()
-    drawn = torch.searchsorted(cdf, uniforms.unsqueeze(1) * total, right=True)
-    # `u * total` can round up to `total` itself; the first index reaching `total` is the last
-    # token with positive probability, so clamping there keeps the draw inside the kept set.
-    last_kept = torch.searchsorted(cdf, total, right=False)
-    return torch.minimum(drawn, last_kept).squeeze(1)
+def _inverse_cdf(masked_logits: torch.Tensor, log_norm: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """Index drawn from softmax(masked_logits) per row; never a token whose probability is 0.
+
+    Two levels: a block of `_CDF_BLOCK` tokens is drawn from the cumulative block masses, then a token
+    within the block, so only one pass over the vocabulary materializes probabilities (a full-width
+    cumsum would add a read and a write of the (rows, vocab) buffer every step).
+    """
+    rows, vocab = masked_logits.shape
+    probs = torch.exp(masked_logits - log_norm.unsqueeze(1))
+    if vocab % _CDF_BLOCK:
+        probs = F.pad(probs, (0, _CDF_BLOCK - vocab % _CDF_BLOCK))
+    blocks = probs.view(rows, -1, _CDF_BLOCK)
+    block_cdf = torch.cumsum(blocks.sum(-1), dim=-1)
+    total = block_cdf[:, -1:].contiguous()
+    target = uniforms.unsqueeze(1) * total
+    # `u * total` can round up to `total`; the first block (token) where the cumulative mass reaches
+    # its final value holds the last positive mass, so clamping there keeps the draw in the kept set.
+    block = torch.minimum(torch.searchsorted(block_cdf, target, right=True),
+                          torch.searchsorted(block_cdf, total, right=False))
+    below = torch.where(block > 0, block_cdf.gather(1, (block - 1).clamp(min=0)), 0.0)
+    inner = blocks.gather(1, block.unsqueeze(2).expand(rows, 1, _CDF_BLOCK)).squeeze(1)
+    inner_cdf = torch.cumsum(inner, dim=-1)
+    inner_total = inner_cdf[:, -1:].contiguous()
+    offset = torch.minimum(torch.searchsorted(inner_cdf, (target - below).clamp(min=0), right=True),
+                           torch.searchsorted(inner_cdf, inner_total, right=False))
+    return (block * _CDF_BLOCK + offset).squeeze(1)
 
 
 def _top_k_mask(scaled: torch.Tensor, top_k: int) -> torch.Tensor:
@@ -82,20 +101,20 @@ def sample_tokens(logits: torch.Tensor, uniforms: torch.Tensor, *, temperature: 
     Returns tokens (B,) int64 and logprobs (B,) float32.
     """
     greedy = temperature == 0
-    scaled = logits if greedy else logits / temperature
+    scaled = logits if greedy or temperature == 1.0 else logits / temperature
     scaled = _top_k_mask(scaled, top_k)
     if top_p < 1.0:
         sorted_logits, order = torch.sort(scaled, dim=-1, descending=True, stable=True)
         sorted_probs = torch.softmax(sorted_logits, dim=-1)
         mass_above = torch.cumsum(sorted_probs, dim=-1) - sorted_probs
         kept = sorted_logits.masked_fill(mass_above >= top_p, float("-inf"))
+        log_norm = torch.logsumexp(kept, dim=-1)
         if greedy:
             rank = torch.zeros_like(uniforms, dtype=torch.long)
         else:
-            rank = _inverse_cdf(kept, uniforms)
+            rank = _inverse_cdf(kept, log_norm, uniforms)
         tokens = order.gather(1, rank.unsqueeze(1)).squeeze(1)
-        chosen = kept.gather(1, rank.unsqueeze(1)).squeeze(1)
-        return tokens, chosen - torch.logsumexp(kept, dim=-1)
-    tokens = torch.argmax(scaled, dim=-1) if greedy else _inverse_cdf(scaled, uniforms)
-    chosen = scaled.gather(1, tokens.unsqueeze(1)).squeeze(1)
-    return tokens, chosen - torch.logsumexp(scaled, dim=-1)
+        return tokens, kept.gather(1, rank.unsqueeze(1)).squeeze(1) - log_norm
+    log_norm = torch.logsumexp(scaled, dim=-1)
+    tokens = torch.argmax(scaled, dim=-1) if greedy else _inverse_cdf(scaled, log_norm, uniforms)
+    return tokens, scaled.gather(1, tokens.unsqueeze(1)).squeeze(1) - log_norm

@@ -147,11 +147,11 @@ def test_sliding_window_is_honoured():
     release(windowed)
 
 
-@pytest.mark.parametrize("temperature,top_k,top_p", [(1.0, 0, 1.0), (0.7, 30, 0.9), (1.3, 0, 0.8),
-                                                     (0.0, 12, 0.95)])
+@pytest.mark.parametrize("temperature,top_k,top_p", [(1.0, 0, 1.0), (0.7, 30, 1.0), (1.3, 0, 0.8),
+                                                     (0.8, 20, 0.9), (0.0, 12, 0.95)])
 def test_logprobs_equal_full_forward(model, temperature, top_k, top_p):
-    rollout = generate(model, PROMPTS, n=3, max_new_tokens=12, temperature=temperature, top_k=top_k,
-                       top_p=top_p, stop_token_ids=None, seed=7, max_batch_size=4)
+    rollout = generate(model, PROMPTS, n=2, max_new_tokens=12, temperature=temperature, top_k=top_k,
+                       top_p=top_p, stop_token_ids=None, seed=7, max_batch_size=3)
     for prompt, group in zip(PROMPTS, rollout):
         for completion in group:
             assert completion.logprobs.dtype == torch.float32
@@ -239,6 +239,28 @@ def test_sampler_edges():
     tokens, logprobs = sample_tokens(logits, uniforms, temperature=0.0, top_k=2, top_p=1.0)
     assert (tokens == 0).all()
     assert torch.allclose(logprobs, torch.log_softmax(torch.tensor([2.0, 1.99]), -1)[0].expand(4000))
+
+
+@pytest.mark.parametrize("vocab", [256, 300])  # a whole number of CDF blocks, and a padded one
+def test_sampler_matches_its_distribution(vocab):
+    generator = torch.Generator().manual_seed(0)
+    row = torch.randn(vocab, generator=generator) * 1.5
+    row[torch.randperm(vocab, generator=generator)[: vocab // 2]] = float("-inf")  # scattered zeros
+    draws = 40000
+    logits = row.expand(draws, vocab).contiguous()
+    seq = torch.arange(draws)
+    uniforms = counter_uniforms(torch.tensor(99), seq, torch.full_like(seq, 3))
+    tokens, logprobs = sample_tokens(logits, uniforms, temperature=1.0, top_k=0, top_p=1.0)
+    kept = torch.isfinite(row)
+    counts = torch.bincount(tokens, minlength=vocab).double()
+    assert counts[~kept].sum() == 0
+    probs = torch.softmax(row, -1).double()
+    assert torch.allclose(logprobs, torch.log_softmax(row, -1)[tokens])
+    # tokens expected fewer than 5 times are pooled into one bin for the chi-square test
+    rare = kept & (probs * draws < 5)
+    bins_observed = torch.cat([counts[kept & ~rare], counts[rare].sum().view(1)])
+    bins_probs = torch.cat([probs[kept & ~rare], probs[rare].sum().view(1)])
+    assert _chi_square_p_value(bins_observed, bins_probs) > 1e-3
 
 
 # ---- stops, lengths, edge cases -------------------------------------------------------------------
