@@ -580,6 +580,13 @@ def release(model) -> None:
 # --------------------------------------------------------------------------------------------------
 # The public entry point.
 
+def _rope_depends_on_length(config) -> bool:
+    """Dynamic-NTK and LongRoPE recompute their frequencies from the longest position at every
+    forward, a host-side decision a CUDA graph cannot replay."""
+    rope = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
+    return rope.get("rope_type", rope.get("type")) in ("dynamic", "longrope")
+
+
 def _check_prompts(prompts, vocab: int, max_positions: int | None) -> list[list[int]]:
     if isinstance(prompts, torch.Tensor) or not isinstance(prompts, Sequence) or isinstance(prompts, str):
         raise TypeError(f"prompts must be a list of token-id lists, got {type(prompts).__name__}")
@@ -692,7 +699,7 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
         parameter = next(model.parameters())
         device, dtype = parameter.device, parameter.dtype
         if use_cuda_graphs is None:
-            use_cuda_graphs = device.type == "cuda"
+            use_cuda_graphs = device.type == "cuda" and not _rope_depends_on_length(config)
         if use_cuda_graphs and device.type != "cuda":
             raise ValueError(f"use_cuda_graphs=True needs a model on a CUDA device, the model is on {device}")
         needed_len = max(int((prompt_lens + limits - 1)[u.seq_ids].max()) for u in units)
