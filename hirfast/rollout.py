@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import threading
 import time
 import weakref
@@ -56,9 +57,10 @@ _SAMPLING_BUFFERS_PER_ROW = 4
 _KV_LEN_BUCKET = 128
 _STOP_CAPACITY = 64
 _DEFAULT_PREFILL_TOKENS = 8192
-# Share of free GPU memory the pool may take when no budget is given; the rest stays for activations
-# of the prefill and the caller's own tensors.
+# Share of free memory the pool may take when no budget is given; the rest stays for activations of
+# the prefill and the caller's own tensors (on the CPU, also for everything else on the machine).
 _GPU_FREE_FRACTION = 0.8
+_CPU_FREE_FRACTION = 0.5
 
 
 class CacheBudgetError(ValueError):
@@ -353,14 +355,18 @@ class _Sampling:
 class _Engine:
     def __init__(self, model, plan: CachePlan, device: torch.device, dtype: torch.dtype,
                  use_cuda_graphs: bool):
-        layers, kv_heads, head_dim, vocab = _geometry(model.config)
-        self.layers, self.vocab = layers, vocab
+        layers, kv_heads, head_dim, _ = _geometry(model.config)
+        self.layers = layers
         self.plan, self.device, self.dtype = plan, device, dtype
         self.slots, self.max_len = plan.slots, plan.max_len
         self.use_cuda_graphs = use_cuda_graphs
+        # Graphs are captured per bucket of (rows, kv length); rows past the live batch idle along.
+        self.pad_to_buckets = use_cuda_graphs
         self.kv = torch.zeros(layers, 2, plan.slots, kv_heads, plan.max_len, head_dim, dtype=dtype,
                               device=device)
-        zeros = lambda dt=torch.long: torch.zeros(plan.slots, dtype=dt, device=device)  # noqa: E731
+        def zeros(dtype=torch.long):
+            return torch.zeros(plan.slots, dtype=dtype, device=device)
+
         # Per-row state of the live batch, rows 0..B-1. positions: position of the token in `tokens`
         # (the next input); steps: tokens generated so far (the index of the next one); live: 1 for
         # live rows, 0 for idle rows of a padded graph batch (they then stay put at position 0).
@@ -423,7 +429,9 @@ class _Engine:
             if self.batch:
                 self._decode(model, sampling, stats)
                 self._retire_finished(sampling)
-        return self.out_tokens, self.out_logprobs, self.seq_len, self.seq_stopped
+        result = self.out_tokens, self.out_logprobs, self.seq_len, self.seq_stopped
+        self.out_tokens = self.out_logprobs = None  # the engine may be kept; its outputs are not
+        return result
 
     def _prefill(self, model, units, prompt_lens, limits, sampling, stats):
         ids, positions, segments, last = [], [], [], []
@@ -498,11 +506,13 @@ class _Engine:
     def _decode(self, model, sampling: _Sampling, stats: RolloutStats):
         batch = self.batch
         kv_len = int(self.row_pos[:batch].max()) + 1
+        rows = batch
+        if self.pad_to_buckets:
+            rows, kv_len = _batch_bucket(batch, self.slots), _kv_bucket(kv_len, self.max_len)
         if self.use_cuda_graphs:
-            self._replay(model, _batch_bucket(batch, self.slots), _kv_bucket(kv_len, self.max_len),
-                         sampling, stats)
+            self._replay(model, rows, kv_len, sampling, stats)
         else:
-            self._step(model, batch, kv_len, sampling)
+            self._step(model, rows, kv_len, sampling)
         seq = self.seq_ids[:batch]
         index = self.steps[:batch] - 1
         self.out_tokens[seq, index] = self.next_tokens[:batch]
@@ -579,6 +589,19 @@ def release(model) -> None:
 
 # --------------------------------------------------------------------------------------------------
 # The public entry point.
+
+def _default_budget(device: torch.device, held_bytes: int) -> int | None:
+    """A share of the memory still free on the device, counting the pool this model already holds."""
+    if device.type == "cuda":
+        return int((torch.cuda.mem_get_info(device)[0] + held_bytes) * _GPU_FREE_FRACTION)
+    if device.type == "cpu" and hasattr(os, "sysconf"):
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError):
+            return None
+        return int((available + held_bytes) * _CPU_FREE_FRACTION)
+    return None
+
 
 def _rope_depends_on_length(config) -> bool:
     """Dynamic-NTK and LongRoPE recompute their frequencies from the longest position at every
@@ -660,8 +683,8 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
     seed:           sampling seed; sample j of prompt i draws from `(seed, i * n + j, step)` only, so
                     results do not depend on batch composition or the cache budget.
     max_batch_size: most sequences decoded together (default: all, within the budget); must be >= n.
-    cache_budget_bytes: memory for the KV pool and the sampling buffers (default: no limit on the
-                    CPU, 80% of the free memory on a GPU). `CacheBudgetError` if one prompt's n
+    cache_budget_bytes: memory for the KV pool and the sampling buffers (default: 80% of the free
+                    memory on a GPU, 50% of the available memory on the CPU). `CacheBudgetError` if one prompt's n
                     samples, or `max_batch_size` sequences, cannot fit.
     prefill_tokens: prompt tokens packed into one prefill forward (a longer prompt runs alone).
     use_cuda_graphs: capture decode steps as CUDA graphs (default: on a CUDA device).
@@ -706,10 +729,9 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
         if use_cuda_graphs:  # whole kv-length buckets: every graph reads a whole bucket of positions
             needed_len = -(-needed_len // _KV_LEN_BUCKET) * _KV_LEN_BUCKET
         budget = cache_budget_bytes
-        if budget is None and device.type == "cuda":
+        if budget is None:
             engine = _ENGINES.get(model)
-            held = engine.plan.total_bytes if engine is not None else 0
-            budget = int((torch.cuda.mem_get_info(device)[0] + held) * _GPU_FREE_FRACTION)
+            budget = _default_budget(device, engine.plan.total_bytes if engine is not None else 0)
         sequences = sum(len(u.seq_ids) for u in units)
         plan = plan_cache(config, sequences=sequences, group_size=n, max_len=needed_len, dtype=dtype,
                           max_batch_size=max_batch_size, budget_bytes=budget)

@@ -14,6 +14,7 @@ from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralF
 from transformers.generation.logits_process import (TemperatureLogitsWarper, TopKLogitsWarper,
                                                     TopPLogitsWarper)
 
+import hirfast.rollout as rollout_module
 from hirfast.rollout import CacheBudgetError, generate, plan_cache, release
 from hirfast.rollout_sampling import counter_uniforms, sample_tokens
 
@@ -385,6 +386,27 @@ def test_prefill_count_with_continuous_batching(llama):
     assert prefill_tokens == 3 * len(prompts)  # once per prompt, over several admissions
     assert max(s[0] for s in shapes if s[1] == 1) <= 6  # two groups of 3 fit in 7 rows
     assert rollout.stats.prefill_calls > 1
+
+
+def test_padded_decode_batches_match_exact_ones(llama, monkeypatch):
+    """The CUDA-graph path decodes bucketed shapes: rows rounded up (idle rows past the live batch)
+    and keys read up to a whole bucket of positions. Run those shapes eagerly on the CPU."""
+    kwargs = dict(n=3, max_new_tokens=14, temperature=1.0, top_k=50, stop_token_ids=[5, 17, 60, 101, 130],
+                  seed=4, max_batch_size=7, keep_cache=False)
+    exact = generate(llama, PROMPTS, **kwargs)
+    original_init = rollout_module._Engine.__init__
+
+    def padded_init(self, *args, **kw):
+        original_init(self, *args, **kw)
+        self.pad_to_buckets = True
+
+    monkeypatch.setattr(rollout_module._Engine, "__init__", padded_init)
+    padded = generate(llama, PROMPTS, **kwargs)
+    assert {c.finish_reason for g in exact for c in g} == {"stop", "length"}  # the batch shrank
+    for a, b in zip(exact, padded):
+        for x, y in zip(a, b):
+            assert x.token_ids == y.token_ids and x.finish_reason == y.finish_reason
+            assert torch.allclose(x.logprobs, y.logprobs, atol=1e-5)
 
 
 # ---- memory planning ------------------------------------------------------------------------------
