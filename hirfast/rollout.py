@@ -19,8 +19,9 @@ How it differs from Hugging Face `generate(num_return_sequences=n)`:
 - **Attention is ours, the rest is the model's.** A function registered with transformers'
   `AttentionInterface` (active only inside `generate`) writes the new keys and values into the pool
   and attends over it; embeddings, RoPE, norms, MLPs and the lm_head are the model's own code, called
-  with `use_cache=False`, so no transformers cache class is involved and the same code runs on
-  transformers 4.5x and 5.x.
+  with `use_cache=False`, so no transformers cache class is involved (their API differs between
+  4.x and 5.x; tested with 5.24). An implementation name without a registered mask function makes
+  transformers skip building a causal mask, which this attention does not need.
 - **On a GPU, each decode step is a CUDA graph** captured per (batch bucket, length bucket) over the
   static pool and static per-row state, with the sampling inside the graph; graphs and pool are kept
   between calls for the same model (`release(model)` frees them). On the CPU, the same step runs
