@@ -102,7 +102,7 @@ def _measure(benchmark, engine, model, prompts, n, new_tokens, rounds):
                                 warmup_rounds=1, iterations=1)
     seconds = benchmark.stats.stats.median
     benchmark.extra_info.update({
-        "baseline": "hf_generate(num_return_sequences=n)" if engine == "hf_generate" else "",
+        "baseline": "transformers generate(num_return_sequences=n), same model and settings",
         "engine": engine, "prompts": prompts.shape[0], "prompt_len": prompts.shape[1], "n": n,
         "new_tokens": new_tokens, "dtype": str(next(model.parameters()).dtype),
         "attn_implementation": model.config._attn_implementation,
