@@ -8,31 +8,51 @@ holds the 10 GB of fp32 logits that the plain expression allocates.
 
 How each chunk is processed (both impls, the same structure):
 
-1. ``z = hidden[c] @ weight.T`` as fp32 ``[C, V]`` (one lm_head matmul);
-2. per row, in fp32: log-sum-exp, the target's log-prob, and the entropy ``-sum p log p``;
+1. ``z = hidden[c] @ weight.T`` as fp32 ``[C, V]`` (one lm_head matmul, cuBLAS on a GPU);
+2. per row, in fp32: online log-sum-exp, the target's log-prob, and the entropy ``-sum p log p``
+   (from ``sum exp(z - max) (z - max)`` kept beside the log-sum-exp);
 3. when gradients are wanted: ``dz = dLoss/dz`` in the input dtype, then ``dhidden[c] = dz @ weight``
-   and ``dweight += dz.T @ hidden[c]``.
+   and ``dweight += dz.T @ hidden[c]`` (two more matmuls).
 
-``policy_loss`` knows ``dLoss/dlogprob`` and ``dLoss/dentropy`` of a row as soon as that row's
-log-prob is known (they depend only on that row's log-prob, entropy, advantage, old and reference
-log-prob, and on aggregation weights fixed by the masks), so it runs step 3 right after step 2 on
-the logits still in memory: three matmuls in all (6·N·D·V FLOPs), and its backward only scales
-the stored gradients by the incoming scalar.
+Choices, and why:
 
-``linear_logprobs`` alone does not know its upstream gradient until backward, so its backward
-recomputes the chunk's logits (one more lm_head matmul: four in all, 8·N·D·V) from the saved
-per-row log-sum-exp and entropy. Storing instead what backward needs would be ``[N, V]`` (the
-probabilities), the very tensor this module exists to avoid.
+- ``policy_loss`` makes its gradients in the forward. ``dLoss/dlogprob`` and ``dLoss/dentropy`` of
+  a row depend only on that row's log-prob, entropy, advantage, old and reference log-prob, and on
+  aggregation weights fixed by the masks, so they are known as soon as step 2 ends; step 3 then
+  runs on the logits still in memory: three matmuls in all (6·N·D·V FLOPs) instead of the four
+  (8·N·D·V) of recomputing the logits in backward, whose only work is then to scale the stored
+  gradients by the incoming scalar. Expected gain on a GPU: most of the 25% of matmul work
+  saved, as the matmuls dominate (estimated at N=16,384, D=4,096, V=151,936 on an H100: 61 TFLOP
+  of matmuls, ~90 ms at 700 TFLOP/s, against 18 bytes of memory traffic per logit for the
+  fp32 logits and bf16 dlogits, ~45 GB or ~13 ms at 3.35 TB/s); not measured there (no GPU was
+  available). Measured with the torch twin on 2 shared CPU cores
+  (N=1,024, D=128, V=16,384, fp32, ``bench/test_ops_bench.py -k cpu``): policy_loss forward +
+  backward 1.14-1.32 s against 1.59-1.65 s for linear_logprobs' recompute path at the same shape.
+- ``linear_logprobs`` alone does not know its upstream gradient until backward, so its backward
+  recomputes the chunk's logits from the saved per-row log-sum-exp and entropy (four matmuls).
+  Keeping what backward needs instead would be ``[N, V]`` (the probabilities), the very tensor
+  this module exists to avoid; part of it cannot be folded into ``[N, D]`` either (``dweight``
+  mixes every row's upstream gradient with every vocab entry).
+- The Triton path's fp32 logits come straight out of the bf16 matmul (cuBLAS with fp32 output),
+  never rounded to bf16: at N=97, D=64, V=1,531 in bf16, its log-probs are within 1.7e-6 of
+  float64 where the plain expression (and the torch twin) are off by 3.6e-2. Log-probs feed
+  ``exp(lp - old)`` ratios, where that difference shows.
+- ``dweight`` accumulates over row chunks in the weight's dtype (one rounding per chunk: 22 at
+  the target shape in bf16), as Liger-Kernel does: an fp32 accumulator would add V·D·4 bytes
+  (2.5 GB at the target shape) against the 1 GB budget beyond inputs and their gradients.
 
 ``impl``: ``"torch"`` is a plain chunked PyTorch twin (the reference and the CPU path; its step 1
 is literally ``(hidden @ weight.T).float()``, so bf16 logits are rounded to bf16 as in the plain
-expression); ``"triton"`` runs steps 2 and 3's row work in the Triton kernels of
-``hirfast.kernels``; ``"auto"`` picks ``"triton"`` for CUDA tensors and ``"torch"`` otherwise.
+expression); ``"triton"`` runs step 2 and the row work of step 3 in the Triton kernels of
+``hirfast.kernels`` (the matmuls stay in cuBLAS); ``"auto"`` picks ``"triton"`` for CUDA tensors
+and ``"torch"`` otherwise. Under ``TRITON_INTERPRET=1`` (set before triton is first imported)
+``impl="triton"`` also runs on CPU tensors, which is how the CPU tests cover the kernels.
 """
 from __future__ import annotations
 
 import math
 import numbers
+import types
 
 import torch
 
@@ -59,47 +79,91 @@ def _chunk_rows(n_rows: int, vocab: int, bytes_per_logit: int) -> int:
 # Per-chunk row work: the plain PyTorch twin.
 # ---------------------------------------------------------------------------------------------
 class _TorchRows:
-    """Steps 1-3 of the module docstring on one chunk, in plain PyTorch."""
+    """Steps 1-3 of the module docstring on one chunk, in plain PyTorch. On the CPU this path is
+    bound by full-width [C, V] passes rather than by the matmuls, hence the in-place updates (the
+    functions below overwrite the chunk's logits, which the drivers own and drop) and the reuse
+    of log p and p between the loss and its gradient in ``policy``."""
 
     @staticmethod
     def logits(hidden_chunk, weight):
         return torch.mm(hidden_chunk, weight.t()).float()
 
     @staticmethod
+    def _softmax(logits, targets, inv_temperature):
+        """-> (logprob [C], lse [C], entropy [C], log p [C, V], p [C, V])."""
+        z = logits.mul_(inv_temperature) if inv_temperature != 1.0 else logits
+        lse = torch.logsumexp(z, dim=-1)
+        logp = z.sub_(lse.unsqueeze(1))
+        p = logp.exp()
+        entropy = -torch.linalg.vecdot(p, logp)
+        picked = logp.gather(1, targets.clamp(min=0).unsqueeze(1)).squeeze(1)
+        return torch.where(targets != IGNORE_INDEX, picked, 0.0), lse, entropy, logp, p
+
+    @staticmethod
+    def _dlogits_from_softmax(logp, p, targets, entropy, grad_logprob, grad_entropy,
+                              inv_temperature, dtype):
+        """dLoss/dlogits from log p and p, overwriting them.
+
+        d logprob_i / d z_ij = [j = t_i] - p_ij and d entropy_i / d z_ij = -p_ij (log p_ij + H_i),
+        so dz_ij = p_ij (-g_H,i log p_ij + c_i) + [j = t_i] g_lp,i with c_i = -g_H,i H_i - g_lp,i;
+        z = logits / temperature gives the final factor 1/temperature.
+        """
+        g = (torch.where(targets != IGNORE_INDEX, grad_logprob, 0.0)
+             if grad_logprob is not None else torch.zeros_like(entropy))
+        if grad_entropy is not None:
+            grad = logp.mul_(-grad_entropy.unsqueeze(1)).sub_((grad_entropy * entropy + g).unsqueeze(1))
+            grad.mul_(p)
+        else:
+            grad = p.mul_(-g.unsqueeze(1))
+        grad.scatter_add_(1, targets.clamp(min=0).unsqueeze(1), g.unsqueeze(1))
+        if inv_temperature != 1.0:
+            grad.mul_(inv_temperature)
+        return grad.to(dtype)
+
+    @staticmethod
     def stats(logits, targets, inv_temperature):
         """-> (logprob [C], lse [C], entropy [C]) of rows of fp32 logits (before temperature)."""
-        z = logits * inv_temperature
-        lse = torch.logsumexp(z, dim=-1)
-        logp = z - lse.unsqueeze(1)
-        entropy = -(logp.exp() * logp).sum(dim=-1)
-        valid = targets != IGNORE_INDEX
-        picked = logp.gather(1, targets.clamp(min=0).unsqueeze(1)).squeeze(1)
-        return torch.where(valid, picked, 0.0), lse, entropy
+        return _TorchRows._softmax(logits, targets, inv_temperature)[:3]
 
     @staticmethod
     def dlogits(logits, targets, lse, entropy, grad_logprob, grad_entropy, inv_temperature, dtype):
-        """dLoss/dlogits [C, V] in ``dtype`` from the per-row upstream gradients.
+        """dLoss/dlogits [C, V] in ``dtype`` from the per-row upstream gradients."""
+        logp = logits.mul_(inv_temperature) if inv_temperature != 1.0 else logits
+        logp.sub_(lse.unsqueeze(1))
+        return _TorchRows._dlogits_from_softmax(logp, logp.exp(), targets, entropy, grad_logprob,
+                                                grad_entropy, inv_temperature, dtype)
 
-        d logprob_i / d z_ij = [j = t_i] - p_ij and d entropy_i / d z_ij = -p_ij (log p_ij + H_i),
-        with z = logits / temperature (hence the final factor 1/temperature).
-        """
-        logp = logits * inv_temperature - lse.unsqueeze(1)
-        p = logp.exp()
-        valid = targets != IGNORE_INDEX
-        grad = torch.zeros_like(p)
-        if grad_logprob is not None:
-            g = torch.where(valid, grad_logprob, 0.0)
-            grad -= p * g.unsqueeze(1)
-            grad.scatter_add_(1, targets.clamp(min=0).unsqueeze(1), g.unsqueeze(1))
-        if grad_entropy is not None:
-            grad -= grad_entropy.unsqueeze(1) * p * (logp + entropy.unsqueeze(1))
-        return (grad * inv_temperature).to(dtype)
+    @staticmethod
+    def policy(logits, targets, valid, token_weight, advantages, old_logprobs, ref_logprobs,
+               inv_temperature, clip_low, clip_high, kl_coef, kl_estimator, entropy_coef,
+               grad_dtype):
+        """Per-row lse, entropy and policy-loss terms of a chunk (see ``_policy_token_terms``),
+        and with ``grad_dtype`` the chunk's dLoss/dlogits in it (``"dlogits"``)."""
+        logprob, lse, entropy, logp, p = _TorchRows._softmax(logits, targets, inv_temperature)
+        terms = _policy_token_terms(logprob, entropy, valid, token_weight, advantages,
+                                    old_logprobs, ref_logprobs, clip_low, clip_high, kl_coef,
+                                    kl_estimator, entropy_coef)
+        if grad_dtype is not None:
+            terms["dlogits"] = _TorchRows._dlogits_from_softmax(
+                logp, p, targets, entropy, terms["grad_logprob"],
+                terms["grad_entropy"] if entropy_coef != 0.0 else None, inv_temperature, grad_dtype)
+        return dict(lse=lse, entropy=entropy, **terms)
+
+
+def _triton_rows():
+    """Steps 1-3 with the Triton kernels (the matmuls stay in cuBLAS)."""
+    from hirfast.kernels import linear_logprobs as rows_kernels
+    from hirfast.kernels import policy_loss as policy_kernels
+
+    return types.SimpleNamespace(logits=rows_kernels.chunk_logits,
+                                 stats=rows_kernels.linear_logprobs_fwd,
+                                 dlogits=rows_kernels.linear_logprobs_bwd,
+                                 policy=policy_kernels.policy_loss_fwd,
+                                 interpreted=rows_kernels.INTERPRETED)
 
 
 def _rows_for(impl: str):
-    if impl == "torch":
-        return _TorchRows
-    raise NotImplementedError("impl='triton' lands with the Triton kernels; use impl='torch'")
+    return _TorchRows if impl == "torch" else _triton_rows()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,6 +266,10 @@ def _resolve_impl(impl, device):
         _fail(ValueError, f"impl must be one of {IMPLS}; got {impl!r}")
     if impl == "auto":
         return "triton" if device.type == "cuda" else "torch"
+    if impl == "triton" and device.type != "cuda" and not _triton_rows().interpreted:
+        _fail(ValueError, f"impl='triton' needs CUDA tensors; hidden is on {device}. Use impl='torch' "
+                          "(or 'auto'), or set TRITON_INTERPRET=1 before triton is first imported to "
+                          "run the kernels on the CPU")
     return impl
 
 
@@ -245,7 +313,9 @@ def linear_logprobs(hidden, weight, targets, *, temperature=1.0, return_entropy=
     """Log-probability of each target under ``softmax(hidden @ weight.T / temperature)``.
 
     Computes ``torch.log_softmax((hidden @ weight.T).float() / temperature, -1)[i, targets[i]]``
-    without allocating the ``[N, V]`` logits (see the module docstring).
+    without allocating the ``[N, V]`` logits. The forward keeps only a log-sum-exp and an entropy
+    per row; backward recomputes the logits chunk by chunk (four lm_head-sized matmuls in all),
+    because keeping what it needs would take ``[N, V]`` memory (module docstring).
 
     Args:
         hidden: ``[N, D]`` float32 or bfloat16 (any strides).
@@ -274,11 +344,12 @@ def linear_logprobs(hidden, weight, targets, *, temperature=1.0, return_entropy=
 # ---------------------------------------------------------------------------------------------
 def _policy_token_terms(logprob, entropy, valid, token_weight, advantages, old_logprobs,
                         ref_logprobs, clip_low, clip_high, kl_coef, kl_estimator, entropy_coef):
-    """Per-token loss terms and their exact derivatives, for a chunk of rows (fp32 [C] each).
+    """Per-token loss terms and their exact derivatives for a chunk of rows (fp32 [C] each).
 
-    Returns (weighted loss [C], dLoss/dlogprob [C], dLoss/dentropy [C], clipped [C] bool,
-    kl [C] or None, ratio [C]). Rows that do not count (``valid`` False) get 0 loss and 0
-    gradient: masking with ``where`` rather than a product keeps an inf there out of the sum.
+    Returns a dict of [C] tensors: ``loss`` (weighted), ``grad_logprob`` and ``grad_entropy``
+    (dLoss/dlogprob, dLoss/dentropy), ``clipped`` (0/1), ``kl`` (0 without ref) and ``ratio``,
+    all 0 on rows that do not count (``valid`` False): masking with ``where`` rather than a
+    product keeps an inf there out of the sums.
     """
     old = logprob if old_logprobs is None else old_logprobs
     ratio = torch.exp(logprob - old)
@@ -289,7 +360,7 @@ def _policy_token_terms(logprob, entropy, valid, token_weight, advantages, old_l
     clipped = surrogate_clipped < surrogate
     per_token = -torch.minimum(surrogate, surrogate_clipped)
     grad_logprob = torch.where(clipped, 0.0, -surrogate)
-    kl = None
+    kl = torch.zeros_like(logprob)
     if ref_logprobs is not None:
         d = ref_logprobs - logprob
         if kl_estimator == "k1":
@@ -299,57 +370,46 @@ def _policy_token_terms(logprob, entropy, valid, token_weight, advantages, old_l
         else:
             exp_d = torch.exp(d)
             kl, dkl = exp_d - d - 1.0, 1.0 - exp_d
-        if kl_coef != 0.0:
-            per_token = per_token + kl_coef * kl
-            grad_logprob = grad_logprob + kl_coef * dkl
-    if entropy_coef != 0.0:
-        per_token = per_token - entropy_coef * entropy
-    loss = torch.where(valid, token_weight * per_token, 0.0)
-    grad_logprob = torch.where(valid, token_weight * grad_logprob, 0.0)
-    grad_entropy = (torch.where(valid, -entropy_coef * token_weight, 0.0)
-                    if entropy_coef != 0.0 else None)
-    return loss, grad_logprob, grad_entropy, clipped, kl, ratio
+        per_token = per_token + kl_coef * kl
+        grad_logprob = grad_logprob + kl_coef * dkl
+    per_token = per_token - entropy_coef * entropy
+    return {
+        "loss": torch.where(valid, token_weight * per_token, 0.0),
+        "grad_logprob": torch.where(valid, token_weight * grad_logprob, 0.0),
+        "grad_entropy": torch.where(valid, -entropy_coef * token_weight, 0.0),
+        "clipped": (valid & clipped).to(torch.float32),
+        "kl": torch.where(valid, kl, 0.0),
+        "ratio": torch.where(valid, ratio, 0.0),
+    }
 
 
 def _policy_chunks(rows, hidden, weight, targets, valid, token_weight, advantages, old_logprobs,
                    ref_logprobs, inv_temperature, clip_low, clip_high, kl_coef, kl_estimator,
                    entropy_coef, need_dhidden, need_dweight):
-    """The fused pass: loss, metric sums and (when wanted) both gradients, chunk by chunk."""
+    """The fused pass: sums of (loss, clipped, kl, entropy, ratio) over counted tokens and, when
+    wanted, both gradients of the loss, chunk by chunk."""
     n, vocab = hidden.shape[0], weight.shape[0]
-    dev = hidden.device
     want_grad = need_dhidden or need_dweight
-    sums = torch.zeros(5, dtype=torch.float32, device=dev)  # loss, clipped, kl, entropy, ratio
-    dhidden = torch.empty(hidden.shape, dtype=hidden.dtype, device=dev) if need_dhidden else None
+    sums = torch.zeros(5, dtype=torch.float32, device=hidden.device)
+    dhidden = torch.empty(hidden.shape, dtype=hidden.dtype, device=hidden.device) if need_dhidden else None
     dweight = None if need_dweight else False
     step = _chunk_rows(n, vocab, 4 + (weight.element_size() if want_grad else 0))
     for start in range(0, n, step):
-        end = min(start + step, n)
-        part = slice(start, end)
+        part = slice(start, min(start + step, n))
         h = hidden[part]
         z = rows.logits(h, weight)
-        logprob, lse, entropy = rows.stats(z, targets[part], inv_temperature)
-        loss, grad_logprob, grad_entropy, clipped, kl, ratio = _policy_token_terms(
-            logprob, entropy, valid[part], token_weight[part], advantages[part],
-            None if old_logprobs is None else old_logprobs[part],
-            None if ref_logprobs is None else ref_logprobs[part],
-            clip_low, clip_high, kl_coef, kl_estimator, entropy_coef)
-        v = valid[part]
-        zero = torch.zeros((), dtype=torch.float32, device=dev)
-        sums += torch.stack([
-            loss.sum(),
-            (clipped & v).sum(dtype=torch.float32),
-            torch.where(v, kl, 0.0).sum() if kl is not None else zero,
-            torch.where(v, entropy, 0.0).sum(),
-            torch.where(v, ratio, 0.0).sum(),
-        ])
+        terms = rows.policy(z, targets[part], valid[part], token_weight[part], advantages[part],
+                            None if old_logprobs is None else old_logprobs[part],
+                            None if ref_logprobs is None else ref_logprobs[part],
+                            inv_temperature, clip_low, clip_high, kl_coef, kl_estimator,
+                            entropy_coef, weight.dtype if want_grad else None)
+        del z
+        sums += torch.stack([terms["loss"], terms["clipped"], terms["kl"],
+                             torch.where(valid[part], terms["entropy"], 0.0), terms["ratio"]]).sum(1)
         if want_grad:
-            dz = rows.dlogits(z, targets[part], lse, entropy, grad_logprob, grad_entropy,
-                              inv_temperature, weight.dtype)
-            del z
-            dweight = _grad_matmuls(dz, h, weight, None if dhidden is None else dhidden[part],
-                                    dweight)
-    dweight = _finish_dweight(dweight, weight)
-    return sums, dhidden, dweight
+            dweight = _grad_matmuls(terms.pop("dlogits"), h, weight,
+                                    None if dhidden is None else dhidden[part], dweight)
+    return sums, dhidden, _finish_dweight(dweight, weight)
 
 
 class PolicyLossFunction(torch.autograd.Function):
@@ -459,8 +519,11 @@ def policy_loss(hidden, weight, targets, advantages, *, loss_mask=None, old_logp
     ``cu_seqlens``) or ``"seq-mean-token-sum"`` (sum per sequence, then mean over sequences);
     a sequence with no counted token contributes 0 and still counts in B.
 
-    The loss and its gradients come out of one chunked pass (see the module docstring); backward
-    only scales them, so call backward at most once per call.
+    The loss and its gradients come out of one chunked pass in the forward, three lm_head-sized
+    matmuls in all rather than the four of recomputing the logits in backward (module docstring:
+    why, and what was measured); backward only scales them by the incoming gradient, so call
+    backward at most once per call. Under ``torch.no_grad`` or when neither hidden nor weight
+    requires grad, no gradient work is done.
 
     Args:
         hidden ``[N, D]``, weight ``[V, D]``, targets ``[N]``: as in ``linear_logprobs``.
