@@ -11,10 +11,10 @@
 
 #include "assets.h"
 #include "engine.h"
-#include "regex.h"
 #include "langdetect.h"
 #include "nltk_chars.h"
 #include "punkt.h"
+#include "regex.h"
 #include "treebank.h"
 #include "unicode.h"
 
