@@ -751,7 +751,8 @@ std::unique_ptr<const Compiled> compile_pattern(const ParsedPattern& parsed) {
     c->state_base[pc] = static_cast<uint32_t>(total);
     total += uint64_t{1} << c->prog[pc].depth;
     if (total > kMaxStates)
-      unsupported("pattern too complex: nested repeats of sub-patterns that can match the empty string need more than " +
+      unsupported("pattern too complex: nested repeats of sub-patterns that can match the empty string "
+                  "need more than " +
                   std::to_string(kMaxStates) + " VM states");
   }
   c->num_states = static_cast<uint32_t>(total);

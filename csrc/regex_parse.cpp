@@ -132,7 +132,9 @@ struct Token {
   bool none() const { return len == 0; }
   bool is(char32_t c) const { return len == 1 && a == c; }
   bool escape() const { return len == 2; }
-  bool one_of(const char* chars) const { return len == 1 && a < 128 && a != 0 && std::strchr(chars, static_cast<int>(a)); }
+  bool one_of(const char* chars) const {
+    return len == 1 && a < 128 && a != 0 && std::strchr(chars, static_cast<int>(a));
+  }
   bool isalpha() const { return len == 1 && py_isalpha(a); }
   std::u32string str() const {
     if (len == 0) return {};
@@ -613,9 +615,11 @@ class Parser {
       }
       auto to_int = [&](const std::u32string& digits) -> uint64_t {
         std::optional<PyInt> v = py_int(digits);
-        if (!v) throw RegexError("Exceeds the limit (4300 digits) for integer string conversion: value has " +
-                                     std::to_string(digits.size()) + " digits; use sys.set_int_max_str_digits() to increase the limit",
-                                 RegexError::kNoPos);
+        if (!v)
+          throw RegexError("Exceeds the limit (4300 digits) for integer string conversion: value has " +
+                               std::to_string(digits.size()) +
+                               " digits; use sys.set_int_max_str_digits() to increase the limit",
+                           RegexError::kNoPos);
         if (v->ge(kMaxRepeat)) throw RegexError("the repetition number is too large", RegexError::kNoPos);
         return v->small();
       };
