@@ -4,15 +4,19 @@
 // does (`re.search(keyword, text, re.I)`, `re.split(r"\s?" + splitter + r"\s?\d+\s?", text)`,
 // ...). This engine gives the same answers as CPython 3.11.7's `re` on every pattern it accepts:
 // the parser is a port of re/_parser.py (same errors, same messages and positions), character
-// matching follows re/_compiler.py and _sre (case folding quirks included), and matching is a
-// Pike VM that explores paths in the order sre's backtracking does, so the leftmost-first match,
-// its groups and the empty-match rules of findall/split/sub are Python's.
+// matching follows re/_compiler.py and _sre (case folding quirks included), and both matching
+// engines explore paths in the order sre's backtracking does, so the leftmost-first match, its
+// groups and the empty-match rules of findall/split/sub are Python's.
 //
-// Time is O(len(text) * program size) for every accepted pattern: there is no backtracking.
-// Features that cannot be matched that way are refused with RegexUnsupported (a RegexError):
-// backreferences, lookarounds, conditionals, \N{NAME} escapes, possessive quantifiers and atomic
-// groups around anything but a single-character item, and programs beyond a size cap (huge
-// {m,n} counts are expanded).
+// Time is O(len(text) * program size) for every accepted pattern: a memoized backtracker that
+// enters each (state, position) at most once per findall/split/sub scan (so a whole scan is
+// linear), or, when states x text length exceeds its 32 MB bit budget, a Pike VM (each search
+// linear; a scan of many matches can then cost O(n) per match for patterns like `a.*z|a`).
+// Plain strings are searched with KMP over case-fold keys. Features that cannot be matched in
+// linear time are refused with RegexUnsupported (a RegexError): backreferences, lookarounds,
+// conditionals, possessive quantifiers and atomic groups around anything but a single-character
+// item, \N{NAME} escapes (no name table is shipped), groups nested over 200 deep, and programs
+// beyond 20,000 instructions (huge {m,n} counts are expanded).
 //
 // A compiled Regex is immutable; all matching state lives in the call, so one Regex may be used
 // from several threads at once.
