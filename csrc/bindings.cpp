@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "assets.h"
@@ -76,10 +77,37 @@ TextRef text_arg(py::handle obj, size_t row, const char* field, std::vector<U32>
   row_error(row, std::string(field) + " must be a str, got " + Py_TYPE(o)->tp_name);
 }
 
-Value to_value(py::handle h, int depth = 0) {
+// The items of a list or tuple, borrowed (the GIL is held and no Python code runs while they are
+// read, so they cannot change).
+struct Items {
+  PyObject* const* items;
+  size_t size;
+};
+Items items_of(PyObject* o) {
+  return {PySequence_Fast_ITEMS(o), static_cast<size_t>(PySequence_Fast_GET_SIZE(o))};
+}
+bool is_list_or_tuple(PyObject* o) { return PyList_Check(o) || PyTuple_Check(o); }
+Items as_items(py::handle h, const char* name) {
+  if (!is_list_or_tuple(h.ptr()))
+    throw py::type_error(std::string(name) + " must be a list, got " + Py_TYPE(h.ptr())->tp_name);
+  return items_of(h.ptr());
+}
+
+// A str's UTF-8 (CPython keeps it with the object; an ASCII str is its own UTF-8). False, with
+// the Python error cleared, for a str holding lone surrogates.
+bool utf8_of(PyObject* s, std::string* out) {
+  Py_ssize_t size = 0;
+  const char* data = PyUnicode_AsUTF8AndSize(s, &size);
+  if (!data) {
+    PyErr_Clear();
+    return false;
+  }
+  out->assign(data, static_cast<size_t>(size));
+  return true;
+}
+
+Value to_value(PyObject* o, int depth = 0) {
   Value v;
-  PyObject* o = h.ptr();
-  v.type_name = Py_TYPE(o)->tp_name;
   if (o == Py_None) {
     v.type = Value::Type::kNull;
   } else if (PyBool_Check(o)) {
@@ -100,102 +128,136 @@ Value to_value(py::handle h, int depth = 0) {
     v.f = PyFloat_AS_DOUBLE(o);
   } else if (PyUnicode_Check(o)) {
     v.type = Value::Type::kStr;
-    v.s = to_u32(o);
-  } else if ((PyList_Check(o) || PyTuple_Check(o)) && depth < 4) {
+    v.s = text_ref(o).widen();
+  } else if (is_list_or_tuple(o) && depth < 4) {
     v.type = Value::Type::kList;
-    for (py::handle item : py::reinterpret_borrow<py::sequence>(h)) v.list.push_back(to_value(item, depth + 1));
+    const Items items = items_of(o);
+    v.list.reserve(items.size);
+    for (size_t k = 0; k < items.size; ++k) v.list.push_back(to_value(items.items[k], depth + 1));
   } else {
     v.type = Value::Type::kOther;
+    v.type_name = Py_TYPE(o)->tp_name;  // only messages about other types name it
   }
   return v;
 }
 
-Kwargs to_kwargs(py::handle h, size_t row, size_t j) {
+Kwargs to_kwargs(PyObject* o, size_t row, size_t j) {
   Kwargs out;
-  if (h.is_none()) return out;
-  if (!PyDict_Check(h.ptr()))
-    row_error(row, "kwargs[" + std::to_string(j) + "] must be a dict, got " + Py_TYPE(h.ptr())->tp_name);
-  for (auto item : py::reinterpret_borrow<py::dict>(h)) {
-    if (!PyUnicode_Check(item.first.ptr()))
-      row_error(row, "kwargs[" + std::to_string(j) + "] has a key that is not a str");
-    out.emplace_back(item.first.cast<std::string>(), to_value(item.second));
+  if (o == Py_None) return out;
+  if (!PyDict_Check(o))
+    row_error(row, "kwargs[" + std::to_string(j) + "] must be a dict, got " + Py_TYPE(o)->tp_name);
+  out.reserve(static_cast<size_t>(PyDict_GET_SIZE(o)));
+  Py_ssize_t pos = 0;
+  PyObject *key, *value;
+  while (PyDict_Next(o, &pos, &key, &value)) {
+    std::string name;
+    if (!PyUnicode_Check(key)) row_error(row, "kwargs[" + std::to_string(j) + "] has a key that is not a str");
+    if (!utf8_of(key, &name)) row_error(row, "kwargs[" + std::to_string(j) + "] has a key with a lone surrogate");
+    out.emplace_back(std::move(name), to_value(value));
   }
   return out;
 }
 
-py::sequence as_sequence(py::handle h, const char* name) {
-  if (!PyList_Check(h.ptr()) && !PyTuple_Check(h.ptr()))
-    throw py::type_error(std::string(name) + " must be a list, got " + Py_TYPE(h.ptr())->tp_name);
-  return py::reinterpret_borrow<py::sequence>(h);
-}
+// Constraints of a batch that are the same objects share one BatchConstraint (see engine.h):
+// the key is the kwargs object, the id object and the prompt object (nullptr for none), all of
+// them held by the caller's lists for the whole call.
+struct ConstraintKey {
+  PyObject* kwargs;
+  PyObject* id;
+  PyObject* prompt;
+  bool operator==(const ConstraintKey& o) const { return kwargs == o.kwargs && id == o.id && prompt == o.prompt; }
+};
+struct ConstraintKeyHash {
+  size_t operator()(const ConstraintKey& k) const {
+    const auto h = [](PyObject* p) { return std::hash<const void*>()(p); };
+    return h(k.kwargs) ^ (h(k.id) * 31) ^ (h(k.prompt) * 1009);
+  }
+};
 
 // Returns (verdicts, None) or (None, error dict).
 py::tuple check_batch_py(py::handle responses, py::handle instruction_ids, py::handle kwargs,
                          py::handle prompts, bool loose, int num_threads) {
-  py::sequence resp = as_sequence(responses, "responses");
-  py::sequence ids = as_sequence(instruction_ids, "instruction_ids");
-  py::sequence kws = as_sequence(kwargs, "kwargs");
-  const size_t n = py::len(resp);
-  if (py::len(ids) != n || py::len(kws) != n)
+  const Items resp = as_items(responses, "responses");
+  const Items ids = as_items(instruction_ids, "instruction_ids");
+  const Items kws = as_items(kwargs, "kwargs");
+  const size_t n = resp.size;
+  if (ids.size != n || kws.size != n)
     throw py::value_error("responses, instruction_ids and kwargs must have the same length; got " +
-                          std::to_string(n) + ", " + std::to_string(py::len(ids)) + ", " +
-                          std::to_string(py::len(kws)));
+                          std::to_string(n) + ", " + std::to_string(ids.size) + ", " + std::to_string(kws.size));
   const bool has_prompts = !prompts.is_none();
-  py::sequence prm;
+  Items prm{nullptr, 0};
   if (has_prompts) {
-    prm = as_sequence(prompts, "prompts");
-    if (py::len(prm) != n)
-      throw py::value_error("prompts must have one entry per response; got " +
-                            std::to_string(py::len(prm)) + " for " + std::to_string(n) + " responses");
+    prm = as_items(prompts, "prompts");
+    if (prm.size != n)
+      throw py::value_error("prompts must have one entry per response; got " + std::to_string(prm.size) + " for " +
+                            std::to_string(n) + " responses");
   }
 
   std::vector<BatchRow> rows(n);
-  std::vector<py::object> keep;  // keeps every borrowed string alive while the GIL is released
+  std::vector<BatchConstraint> constraints;
+  std::unordered_map<ConstraintKey, uint32_t, ConstraintKeyHash> constraint_index;
+  // Another Python thread may drop the lists' items while the GIL is released: every string the
+  // engine borrows is held here until the end of the call.
+  std::vector<py::object> keep;
   keep.reserve(2 * n);
-  std::vector<U32> owned;
+  std::vector<U32> owned;  // responses and prompts given as UTF-8 bytes, decoded
   owned.reserve(2 * n);
   for (size_t r = 0; r < n; ++r) {
     BatchRow& row = rows[r];
-    py::object rs = resp[r];
+    PyObject* rs = resp.items[r];
     row.response = text_arg(rs, r, "response", &owned);
-    keep.push_back(std::move(rs));
-    if (has_prompts) {
-      py::object ps = prm[r];
-      if (!ps.is_none()) {
-        row.prompt = text_arg(ps, r, "prompt", &owned);
-        row.has_prompt = true;
-      }
-      keep.push_back(std::move(ps));
+    keep.push_back(py::reinterpret_borrow<py::object>(rs));
+    TextRef prompt;
+    PyObject* prompt_key = nullptr;
+    if (has_prompts && prm.items[r] != Py_None) {
+      PyObject* ps = prm.items[r];
+      prompt = text_arg(ps, r, "prompt", &owned);
+      prompt_key = ps;
+      keep.push_back(py::reinterpret_borrow<py::object>(ps));
     }
-    py::object id_list = ids[r];
-    py::object kw_list = kws[r];
-    if (!PyList_Check(id_list.ptr()) && !PyTuple_Check(id_list.ptr()))
-      row_error(r, std::string("instruction_ids must be a list of str, got ") + Py_TYPE(id_list.ptr())->tp_name);
-    if (!PyList_Check(kw_list.ptr()) && !PyTuple_Check(kw_list.ptr()))
-      row_error(r, std::string("kwargs must be a list of dicts, got ") + Py_TYPE(kw_list.ptr())->tp_name);
-    py::sequence id_seq = py::reinterpret_borrow<py::sequence>(id_list);
-    py::sequence kw_seq = py::reinterpret_borrow<py::sequence>(kw_list);
-    const size_t m = py::len(id_seq);
-    if (py::len(kw_seq) != m)
-      row_error(r, "has " + std::to_string(m) + " instruction ids but " + std::to_string(py::len(kw_seq)) +
+    PyObject* id_list = ids.items[r];
+    PyObject* kw_list = kws.items[r];
+    if (!is_list_or_tuple(id_list))
+      row_error(r, std::string("instruction_ids must be a list of str, got ") + Py_TYPE(id_list)->tp_name);
+    if (!is_list_or_tuple(kw_list))
+      row_error(r, std::string("kwargs must be a list of dicts, got ") + Py_TYPE(kw_list)->tp_name);
+    const Items id_items = items_of(id_list);
+    const Items kw_items = items_of(kw_list);
+    const size_t m = id_items.size;
+    if (kw_items.size != m)
+      row_error(r, "has " + std::to_string(m) + " instruction ids but " + std::to_string(kw_items.size) +
                        " kwargs dicts (one per id is required)");
-    row.ids.reserve(m);
-    row.kwargs.reserve(m);
+    row.constraints.reserve(m);
     for (size_t j = 0; j < m; ++j) {
-      py::object id = id_seq[j];
-      if (!PyUnicode_Check(id.ptr()))
-        row_error(r, "instruction_ids[" + std::to_string(j) + "] must be a str, got " + Py_TYPE(id.ptr())->tp_name);
-      row.ids.push_back(id.cast<std::string>());
-      row.kwargs.push_back(to_kwargs(kw_seq[j], r, j));
+      PyObject* id = id_items.items[j];
+      std::string id_utf8;
+      if (!PyUnicode_Check(id))
+        row_error(r, "instruction_ids[" + std::to_string(j) + "] must be a str, got " + Py_TYPE(id)->tp_name);
+      if (!utf8_of(id, &id_utf8)) row_error(r, "instruction_ids[" + std::to_string(j) + "] holds a lone surrogate");
+      const ConstraintKey key{kw_items.items[j], id, prompt_key};
+      auto found = constraint_index.find(key);
+      if (found != constraint_index.end()) {
+        row.constraints.push_back(found->second);
+        continue;
+      }
+      BatchConstraint c;
+      c.id = std::move(id_utf8);
+      c.kwargs = to_kwargs(kw_items.items[j], r, j);
+      c.prompt = prompt;
+      c.has_prompt = prompt_key != nullptr;
+      const auto index = static_cast<uint32_t>(constraints.size());
+      constraints.push_back(std::move(c));
+      constraint_index.emplace(key, index);
+      row.constraints.push_back(index);
     }
   }
 
-  std::vector<std::vector<uint8_t>> results;
+  std::vector<uint8_t> verdicts;
   BatchError err;
   bool ok;
   {
     py::gil_scoped_release release;
-    ok = check_batch(rows, loose, num_threads, &results, &err);
+    ok = check_batch(rows, constraints, loose, num_threads, &verdicts, &err);
   }
   if (!ok) {
     py::dict e;
@@ -207,10 +269,17 @@ py::tuple check_batch_py(py::handle responses, py::handle instruction_ids, py::h
     return py::make_tuple(py::none(), e);
   }
   py::list out(n);
+  const uint8_t* verdict = verdicts.data();
   for (size_t r = 0; r < n; ++r) {
-    py::list row(results[r].size());
-    for (size_t j = 0; j < results[r].size(); ++j) row[j] = py::bool_(results[r][j] != 0);
-    out[r] = row;
+    const size_t m = rows[r].constraints.size();
+    PyObject* row = PyList_New(static_cast<Py_ssize_t>(m));
+    if (!row) throw py::error_already_set();
+    for (size_t j = 0; j < m; ++j) {
+      PyObject* b = *verdict++ ? Py_True : Py_False;
+      Py_INCREF(b);
+      PyList_SET_ITEM(row, static_cast<Py_ssize_t>(j), b);
+    }
+    PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(r), row);
   }
   return py::make_tuple(out, py::none());
 }

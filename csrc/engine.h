@@ -122,7 +122,7 @@ bool check_strict(const Checker& checker, U32View response);
 bool check_loose(const Checker& checker, U32View response);
 
 // A borrowed buffer of code points stored with `width` bytes each (1, 2 or 4: the layouts of
-// CPython's compact strings), so that widening to U32 can happen on a worker thread.
+// CPython's compact strings), read on the worker threads.
 struct TextRef {
   const void* data = nullptr;
   size_t length = 0;
@@ -130,13 +130,22 @@ struct TextRef {
   U32 widen() const;
 };
 
-// One row of a batch: a response, its prompt (optional) and its constraints.
-struct BatchRow {
-  TextRef response;
+// One constraint of a batch. Rows may share one: the bindings give the same index to the
+// constraints of rows that pass the same kwargs object, id object and prompt object, as an RL
+// batch does for the m responses of one prompt. Its checker is built once per batch, by the
+// first thread that needs it, and then used by every row that shares it (check() is const and
+// may run on several threads at once).
+struct BatchConstraint {
+  std::string id;
+  Kwargs kwargs;
   TextRef prompt;
   bool has_prompt = false;
-  std::vector<std::string> ids;
-  std::vector<Kwargs> kwargs;
+};
+
+// One row of a batch: a response and its constraints, indices into the batch's constraints.
+struct BatchRow {
+  TextRef response;
+  std::vector<uint32_t> constraints;
 };
 struct BatchError {
   size_t row = 0;
@@ -145,11 +154,12 @@ struct BatchError {
   std::string field;
   std::string message;
 };
-// Checks every row; results[r][j] is the verdict of constraint j of row r. Rows are spread over
-// `num_threads` threads. Returns false and fills *error (the first bad row in row order) when a
-// constraint cannot be built; then `results` is unspecified.
-bool check_batch(const std::vector<BatchRow>& rows, bool loose, int num_threads,
-                 std::vector<std::vector<uint8_t>>* results, BatchError* error);
+// Checks every row; the verdict of constraint j of row r is (*verdicts)[offset + j], where offset
+// is the number of constraints of the rows before r. Rows are spread over `num_threads` threads.
+// Returns false and fills *error (the first bad row in row order) when a constraint cannot be
+// built; then `verdicts` is unspecified.
+bool check_batch(const std::vector<BatchRow>& rows, const std::vector<BatchConstraint>& constraints, bool loose,
+                 int num_threads, std::vector<uint8_t>* verdicts, BatchError* error);
 
 // Family registration functions (one per csrc/checks_*.cpp file).
 void register_ifeval_checkers(Registry& r);

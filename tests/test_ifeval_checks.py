@@ -333,6 +333,20 @@ def test_unknown_id_suggests_close_matches():
     assert "keywords:existence" in str(e)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_bad_constraint_shared_by_rows_names_the_first_of_them(threads):
+    # Rows passing the same kwargs object share one checker; building it fails once, and the
+    # error still names the first row that carries it.
+    bad = {"keyword": "a", "relation": "at least"}  # no frequency
+    ok = {"num_words": 1, "relation": "at least"}
+    ids = [["length_constraints:number_words"], ["length_constraints:number_words", "keywords:frequency"],
+           ["keywords:frequency"]] + [["keywords:frequency"]] * 20
+    kwargs = [[ok], [ok, bad], [bad]] + [[bad]] * 20
+    with pytest.raises(ConstraintError) as e:
+        verify.check(["one two"] * len(ids), ids, kwargs, num_threads=threads)
+    assert (e.value.row, e.value.constraint, e.value.field) == (1, 1, "kwargs.frequency")
+
+
 @pytest.mark.parametrize("iid,kwargs,field", [
     ("keywords:frequency", {"keyword": "a", "relation": "at least"}, "kwargs.frequency"),
     ("keywords:frequency", {"keyword": "a", "frequency": "3", "relation": "at least"}, "kwargs.frequency"),

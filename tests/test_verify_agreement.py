@@ -64,3 +64,27 @@ def test_every_ifeval_id_is_registered(shared_data):
     used = {i for r in rows for i in r.instruction_ids}
     assert len(used) == 25
     assert used <= set(verify.instruction_ids())
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_rows_sharing_constraint_objects_get_the_same_verdicts(shared_data, threads):
+    # An RL batch repeats each prompt's lists over its m responses: rows passing the same kwargs,
+    # id and prompt objects share one checker (built once). Their verdicts must equal those of
+    # rows that pass equal copies, which share nothing.
+    rows, responses, _ = _load(shared_data, "ifeval", "input_data.jsonl", IFEVAL_FILES[0])
+    _, other_responses, _ = _load(shared_data, "ifeval", "input_data.jsonl", IFEVAL_FILES[1])
+    shared_ids, shared_kwargs, shared_prompts, batch_responses = [], [], [], []
+    for row, a, b in zip(rows, responses, other_responses):
+        for response in (a, b, a[: len(a) // 2]):
+            shared_ids.append(row.instruction_ids)
+            shared_kwargs.append(row.kwargs)
+            shared_prompts.append(row.prompt)
+            batch_responses.append(response)
+    copied_kwargs = json.loads(json.dumps(shared_kwargs))
+    copied_ids = json.loads(json.dumps(shared_ids))
+    for loose in (False, True):
+        shared = verify.check(batch_responses, shared_ids, shared_kwargs, shared_prompts, loose=loose,
+                              num_threads=threads)
+        separate = verify.check(batch_responses, copied_ids, copied_kwargs, list(map(str, shared_prompts)),
+                                loose=loose, num_threads=1)
+        assert shared == separate
