@@ -463,4 +463,11 @@ PYBIND11_MODULE(_C, m) {
     return out;
   });
   m.def("_nltk_chars_regex_version", &nltk_chars_regex_version);
+
+  // --- checker speed (partial lowercasing) ---
+  m.def("_py_lower_range", [](py::handle s, size_t begin, size_t end) {
+    const U32 text = str_arg(s);
+    if (begin > end || end > text.size()) throw py::value_error("need 0 <= begin <= end <= len(s)");
+    return from_u32(py_lower_range(text, begin, end));
+  });
 }

@@ -250,11 +250,20 @@ class NumberSentences : public Checker {
 // count_words: len(nltk.tokenize.RegexpTokenizer(r"\w+").tokenize(value)). NLTK 3.10.4 compiles
 // that pattern with the PyPI `regex` module, whose \w differs from `re`'s (combining marks are
 // word characters, "²" is not): nltk_chars.h has its tables.
+struct AsciiWordTable {
+  bool word[128] = {};
+  constexpr AsciiWordTable() {
+    for (char32_t c = 0; c < 128; ++c) word[c] = c == '_' || (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z');
+  }
+};
+constexpr AsciiWordTable kAsciiWord;
+
 size_t count_word_runs(U32View s) {
   size_t n = 0;
   bool in_word = false;
   for (char32_t c : s) {
-    bool w = nre_word(c);
+    // A table for ASCII: nre_word's range tests were ~25 instructions a character.
+    const bool w = c < 128 ? kAsciiWord.word[c] : nre_word(c);
     n += w && !in_word;
     in_word = w;
   }
@@ -408,21 +417,27 @@ class Postscript : public Checker {
     }
   }
   bool check(U32View value) const override {
-    U32 lowered = py_lower(value);
-    U32View s = lowered;
     if (kind_ == Kind::kPattern) {
       RegexMatch m;
-      return pattern_->search(s, 0, &m);
+      return pattern_->search(py_lower(value), 0, &m);
     }
+    // The two fixed patterns are matched on `value` itself, reading each character lowered: of
+    // what non-ASCII characters lower to, only İ (-> i + U+0307) and the Kelvin sign (-> k) hold
+    // ASCII, none of it 'p', '.', 's' or whitespace, and no character changes whether it is
+    // whitespace. So the 'p', '.', 's' and whitespace of value.lower() are the lowered ASCII
+    // letters, dots and whitespace of `value`, one for one and with the same neighbours, and the
+    // scan below finds a match in one iff it finds one in the other (no lowered copy to build).
+    const U32View s = value;
     const size_t n = s.size();
+    auto lower_at = [&](size_t i) { return (s[i] >= 'A' && s[i] <= 'Z') ? s[i] + 32 : s[i]; };
     // Optional single whitespace then `c`, starting at i; returns the index after `c` or npos.
     auto opt_ws_then = [&](size_t i, char32_t c) -> size_t {
-      if (i < n && s[i] == c) return i + 1;
-      if (i + 1 < n && py_isspace(s[i]) && s[i + 1] == c) return i + 2;
+      if (i < n && lower_at(i) == c) return i + 1;
+      if (i + 1 < n && py_isspace(s[i]) && lower_at(i + 1) == c) return i + 2;
       return U32View::npos;
     };
     for (size_t i = 0; i + 1 < n; ++i) {
-      if (s[i] != 'p' || s[i + 1] != '.') continue;
+      if (lower_at(i) != 'p' || s[i + 1] != '.') continue;
       if (kind_ == Kind::kPS) {
         size_t k = opt_ws_then(i + 2, 's');
         if (k != U32View::npos && k < n && s[k] == '.') return true;
@@ -430,7 +445,7 @@ class Postscript : public Checker {
         // p\.\s?p\.\s?s — each optional whitespace is tried with and without.
         for (size_t a : {i + 2, i + 3}) {
           if (a == i + 3 && !(i + 2 < n && py_isspace(s[i + 2]))) continue;
-          if (!(a + 1 < n && s[a] == 'p' && s[a + 1] == '.')) continue;
+          if (!(a + 1 < n && lower_at(a) == 'p' && s[a + 1] == '.')) continue;
           if (opt_ws_then(a + 2, 's') != U32View::npos) return true;
         }
       }
@@ -656,8 +671,11 @@ class RepeatPrompt : public Checker {
     prefix_ = py_lower(py_strip(prompt));
   }
   bool check(U32View value) const override {
-    // Lowercase the whole stripped response: a final sigma depends on what follows it.
-    U32 lowered = py_lower(py_strip(value));
+    // Only the first prefix_.size() code points of the lowered response are compared, and they
+    // come from as many characters at most (py_lower_range; a final sigma still sees what
+    // follows it).
+    const U32View stripped = py_strip(value);
+    const U32 lowered = py_lower_range(stripped, 0, std::min(stripped.size(), prefix_.size()));
     return U32View(lowered).substr(0, prefix_.size()) == prefix_;
   }
 
@@ -670,7 +688,11 @@ class EndPhrase : public Checker {
  public:
   explicit EndPhrase(CheckerContext& ctx) : suffix_(py_lower(read_stripped(*ctx.args, "end_phrase"))) {}
   bool check(U32View value) const override {
-    U32 lowered = py_lower(py_strip_chars(py_strip(value), U"\""));
+    // Only the last suffix_.size() code points of the lowered text are compared, and they come
+    // from as many characters at most (see py_lower_range).
+    const U32View text = py_strip_chars(py_strip(value), U"\"");
+    const size_t tail = std::min(text.size(), suffix_.size());
+    const U32 lowered = py_lower_range(text, text.size() - tail, text.size());
     return lowered.size() >= suffix_.size() && U32View(lowered).substr(lowered.size() - suffix_.size()) == suffix_;
   }
 

@@ -92,6 +92,10 @@ void append_upper(char32_t c, U32* out);
 
 // str methods over whole strings.
 U32 py_lower(U32View s);  // str.lower(), final sigma included
+// The part of py_lower(s) that s[begin:end] lowers to (a final Σ decided by its neighbours in
+// all of s). Every code point lowers to at least one, so the first (last) n code points of
+// s.lower() are those of py_lower_range(s, 0, n) (py_lower_range(s, len - n, len)).
+U32 py_lower_range(U32View s, size_t begin, size_t end);
 U32 py_upper(U32View s);  // str.upper()
 bool py_isupper(U32View s);  // str.isupper(): no lower/title char and at least one upper
 bool py_islower(U32View s);  // str.islower()

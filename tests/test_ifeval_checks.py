@@ -110,6 +110,28 @@ def test_final_sigma_in_lowercase():
     assert_case("combination:repeat_prompt", {"prompt_to_repeat": "ΟΔΟΣ"}, "οδοσ and more", False)
 
 
+def test_lowercased_ends_see_the_whole_response():
+    # end_checker and repeat_prompt lowercase only the end they compare; a final sigma there
+    # still depends on the characters before (after) it, and İ lowers to two code points.
+    assert_case("startend:end_checker", {"end_phrase": "Σ"}, "ΑΣ", False)  # "ας" does not end with "σ"
+    assert_case("startend:end_checker", {"end_phrase": "Σ"}, "Α Σ", True)  # a lone Σ lowers to σ
+    assert_case("startend:end_checker", {"end_phrase": "İ"}, "xİ", True)
+    assert_case("startend:end_checker", {"end_phrase": "xİ"}, "İ", False)
+    assert_case("combination:repeat_prompt", {"prompt_to_repeat": "İa"}, "İab", True)
+    assert_case("combination:repeat_prompt", {"prompt_to_repeat": "İa b"}, "İa", False)
+    assert_case("combination:repeat_prompt", {"prompt_to_repeat": "ΑΣ"}, "ΑΣ Β", True)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("\u0130P.S. later", True),     # İ lowers to "i̇", not a whitespace or a "p"
+    ("P.\u0130S. later", False),
+    ("P.\xa0S. later", True),       # \s is Unicode whitespace
+    ("p.\u212aS.", False),          # the Kelvin sign lowers to "k"
+])
+def test_postscript_on_lowered_non_ascii(text, expected):
+    assert_case("detectable_content:postscript", {"postscript_marker": "P.S."}, text, expected)
+
+
 def test_capital_word_frequency_uses_the_treebank_tokenizer():
     # word_tokenize gives "I", "DO", "N'T", "know", ".": three capital words.
     kw = {"capital_relation": "at least"}

@@ -1,0 +1,35 @@
+"""str.lower() in C++ (unicode.cpp) against Python's, whole and by ranges (py_lower_range), with
+the characters whose lowercase depends on context (final sigma) or expands (İ)."""
+import random
+
+import pytest
+
+from hirfast import _C
+
+
+def test_lower_of_every_code_point():
+    for start in range(0, 0x110000, 0x8000):
+        text = "".join(chr(c) for c in range(start, min(start + 0x8000, 0x110000)))
+        assert _C._py_lower(text) == text.lower(), hex(start)
+
+
+ALPHABET = ["a", "B", " ", "Σ", "Α", "İ", "\u0301", "'", "ς", "é", "Z", "\u212a", ".", "1"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lower_ranges_are_pieces_of_the_whole(seed):
+    rng = random.Random(seed)
+    for _ in range(400):
+        text = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 12)))
+        whole = text.lower()
+        assert _C._py_lower(text) == whole
+        begin = rng.randint(0, len(text))
+        end = rng.randint(begin, len(text))
+        # s[begin:end] lowers to the piece of s.lower() between what s[:begin] and s[:end] lower to
+        # (character by character, each Σ judged in all of s).
+        piece_start = sum(len(_C._py_lower_range(text, k, k + 1)) for k in range(begin))
+        piece = _C._py_lower_range(text, begin, end)
+        assert whole[piece_start:piece_start + len(piece)] == piece, (text, begin, end)
+        n = rng.randint(0, len(text))
+        assert whole.startswith(_C._py_lower_range(text, 0, n)) and len(_C._py_lower_range(text, 0, n)) >= n
+        assert whole.endswith(_C._py_lower_range(text, len(text) - n, len(text)))
