@@ -586,6 +586,24 @@ std::u32string literal_prefix(const Seq& seq, bool* pure) {
   return prefix;
 }
 
+// The first run of top-level literals whose head (the items before it) matches a bounded number
+// of characters, at most kMaxRequiredHead: every match holds the run at that distance from its
+// start. Returns false if there is none.
+constexpr unsigned kMaxRequiredHead = 64;
+bool required_literal(const ParsedPattern& parsed, std::u32string* literal, size_t* head_min, size_t* head_max) {
+  const Seq& seq = parsed.seq;
+  for (size_t i = 1; i < seq.size(); ++i) {
+    if (seq[i].op != NodeOp::kLiteral) continue;
+    const Width head = seq_width(Seq(seq.begin(), seq.begin() + static_cast<ptrdiff_t>(i)), parsed.group_widths);
+    if (head.hi > kMaxRequiredHead) return false;  // only grows further on
+    for (size_t k = i; k < seq.size() && seq[k].op == NodeOp::kLiteral; ++k) *literal += seq[k].c;
+    *head_min = static_cast<size_t>(head.lo);
+    *head_max = static_cast<size_t>(head.hi);
+    return true;
+  }
+  return false;
+}
+
 // Consuming tests reachable from the start without consuming (assertions passed through);
 // false when a match can be empty or the set is not worth scanning for.
 bool first_tests(const Compiled& c, std::vector<CharTest>* out) {
@@ -666,6 +684,13 @@ bool CharClass::slow_test(char32_t ch) const {
 
 void LiteralSearcher::init(const std::u32string& literal, FoldMode m) {
   mode = m;
+  for (char32_t c = 0; c < 128; ++c) {
+    switch (mode) {
+      case FoldMode::kUnicode: ascii_keys[c] = re_fold_key(c); break;
+      case FoldMode::kAscii: ascii_keys[c] = ascii_lower(c); break;
+      default: ascii_keys[c] = c; break;
+    }
+  }
   keys.clear();
   for (char32_t c : literal) keys.push_back(key(c));
   fail.assign(keys.size(), 0);
@@ -684,6 +709,13 @@ void LiteralSearcher::init(const std::u32string& literal, FoldMode m) {
       break;
     default: first.push_back(keys[0]); break;
   }
+}
+
+bool LiteralSearcher::matches_at(U32View t, size_t at) const {
+  if (at > t.size() || t.size() - at < keys.size()) return false;
+  for (size_t k = 0; k < keys.size(); ++k)
+    if (key(t[at + k]) != keys[k]) return false;
+  return true;
 }
 
 size_t LiteralSearcher::find(U32View t, size_t from) const {
@@ -766,7 +798,14 @@ std::unique_ptr<const Compiled> compile_pattern(const ParsedPattern& parsed) {
   if (!parsed.seq.empty() && parsed.seq[0].op == NodeOp::kAt && parsed.seq[0].c == kAtBeginning &&
       (parsed.flags & kFlagMultiline))
     c->line_start = true;
-  if (!c->has_prefix) c->can_skip = first_tests(*c, &c->first_tests);
+  if (!c->has_prefix) {
+    c->can_skip = first_tests(*c, &c->first_tests);
+    std::u32string literal;
+    if (required_literal(parsed, &literal, &c->required_min, &c->required_max)) {
+      c->required_searcher.init(literal, mode);
+      c->has_required = true;
+    }
+  }
   for (char32_t ch = 0; c->can_skip && ch < 256; ++ch)
     for (const CharTest& t : c->first_tests)
       if (t(ch)) c->first_low[ch >> 6] |= uint64_t{1} << (ch & 63);

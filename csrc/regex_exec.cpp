@@ -219,8 +219,34 @@ bool Matcher::is_candidate(size_t p, Mode mode) const {
     const auto& first = c_.literal_searcher.first;
     return std::find(first.begin(), first.end(), text_[p]) != first.end();
   }
+  if (c_.has_required && !required_near(p)) return false;
   if (c_.can_skip) return p < n_ && first_char_ok(text_[p]);
   return true;
+}
+
+bool Matcher::required_near(size_t p) const {
+  for (size_t d = c_.required_min; d <= c_.required_max; ++d)
+    if (c_.required_searcher.matches_at(text_, p + d)) return true;
+  return false;
+}
+
+// The first start at or after `from` that lies between required_min and required_max
+// characters before an occurrence of the required string (and passes first_char_ok when that
+// applies): searching from from + required_min, the first occurrence `at` makes every p in
+// [max(from, at - required_max), at - required_min] such a start, and no p before them is one.
+size_t Matcher::next_required_candidate(size_t from) const {
+  const size_t lo = c_.required_min, hi = c_.required_max;
+  while (from + lo <= n_) {
+    const size_t at = c_.required_searcher.find(text_, from + lo);
+    if (at == U32View::npos) return U32View::npos;
+    size_t p = at >= from + hi ? at - hi : from;
+    const size_t last = at - lo;  // < n_: the string is not empty
+    if (!c_.can_skip) return p;
+    for (; p <= last; ++p)
+      if (first_char_ok(text_[p])) return p;
+    from = last + 1;
+  }
+  return U32View::npos;
 }
 
 bool Matcher::first_char_ok(char32_t ch) const {
@@ -254,6 +280,7 @@ size_t Matcher::next_candidate(size_t from, Mode mode) const {
     return U32View::npos;
   }
   if (c_.has_prefix) return c_.literal_searcher.find(text_, from);
+  if (c_.has_required) return next_required_candidate(from);
   if (c_.can_skip) {
     for (size_t i = from; i < n_; ++i)
       if (first_char_ok(text_[i])) return i;

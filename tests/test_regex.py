@@ -364,6 +364,21 @@ def test_search_start_filter_uses_global_flags(pattern, flags):
     compare_on(pattern, flags, ["\u00b5", "a\u00b5", "\u00e91", "\u0663 x\u00e9", "\u2003\u00a0 "])
 
 
+REQUIRED_TEXTS = ["", "ab", "xab", " ab c", "aab bab ab", "SECTION 1 Section 2 section3\nSECTION", "kab \u212aAB kk",
+                  "\u00b5ab \u00e9ab", "\nab\n ab", "1ab 22ab 333ab 4444ab", "cbab bbc abc"]
+
+
+@pytest.mark.parametrize("pattern, flags", [
+    (r"\s?SECTION\s?\d+\s?", 0), (r"\s?section\s?\d+\s?", re.I), ("a?b", 0), (r"\d{0,3}ab", 0),
+    ("(a|bb)?c", 0), ("(?i)k?ab", 0), ("k?ab", re.I | re.A), (r"^a?b", re.M), (r"(?a:\W)?ab", 0),
+    (r"(?a:\W)ab", 0), (r"\bx?ab\b", 0), ("(a*)b", 0), (".{1,3}c", re.S), (r"(?:a|)(b|)ab", 0), (r"\B.?ab", 0),
+])
+def test_required_literal_after_a_bounded_head(pattern, flags):
+    # Patterns that start with something of bounded width followed by a plain string: only
+    # positions at the right distance before an occurrence of the string are tried.
+    compare_on(pattern, flags, REQUIRED_TEXTS, REPLS[:2])
+
+
 def test_literal_detection():
     assert _C._re_info("hello world", re.I)["literal"]
     assert _C._re_info(r"U\.S\.", 0)["literal"]
