@@ -721,35 +721,69 @@ bool winner_is_settled(const std::vector<double>& language_prob, int remaining_t
   return first - second > static_cast<double>(remaining_trials) / kTrials + 1e-9;
 }
 
+// The n-gram updates between two normalizations: _detect_block normalizes after update 0 and
+// then after every fifth one (i % 5 == 0), and only there can a trial end.
+constexpr int kUpdatesPerNormalization = 5;
+
+// Row of word_lang_prob_map for gram g: its dense row, or `scratch` (all zeros) with the gram's
+// sparse entries written in (clear_scratch puts the zeros back).
+const double* probability_row(const Model& m, uint32_t g, double* scratch) {
+  if (m.dense_row[g] != Model::kSparse) return &m.dense_probs[size_t{m.dense_row[g]} * m.languages.size()];
+  for (uint32_t e = m.entry_begin[g]; e < m.entry_begin[g + 1]; ++e) scratch[m.entry_language[e]] = m.entry_prob[e];
+  return scratch;
+}
+void clear_scratch(const Model& m, uint32_t g, double* scratch) {
+  if (m.dense_row[g] != Model::kSparse) return;
+  for (uint32_t e = m.entry_begin[g]; e < m.entry_begin[g + 1]; ++e) scratch[m.entry_language[e]] = 0.0;
+}
+
+// prob[l] *= weight + row_k[l] for k = 0, 1, ... in turn: _update_lang_prob for the grams of
+// `rows`, in order, each product rounded. weight + 0.0 is weight exactly, so a scratch row's
+// zeros give the same factors as Python's `weight` for languages without the gram.
+template <int kRows>
+void update_prob(double* prob, size_t n, const double* const* rows, double weight) {
+  for (size_t l = 0; l < n; ++l) {
+    double p = prob[l];
+    for (int k = 0; k < kRows; ++k) p *= weight + rows[k][l];
+    prob[l] = p;
+  }
+}
+
 // Detector._detect_block after the n-grams are known: the averaged probabilities of 7 trials
 // (fewer when the answer is settled early, see winner_is_settled).
+//
+// The five updates between two normalizations are applied together, each language's
+// probability kept in a register through its five products (the same products, in the same
+// order): with one pass per update, loading and storing the 55 probabilities five times cost as
+// much as the products. Their five grams are drawn first, as Python draws them, since no trial
+// ends between normalizations. 16.3 -> XX us per detect on the English responses.
 void detect_block(const Model& m, const std::vector<uint32_t>& ngrams, std::vector<double>* language_prob) {
   const size_t n_languages = m.languages.size();
   language_prob->assign(n_languages, 0.0);
-  std::vector<double> prob(n_languages), factor(n_languages);
+  std::vector<double> prob(n_languages);
+  std::vector<double> scratch(kUpdatesPerNormalization * n_languages, 0.0);
   PyRandom rng;
   const uint32_t n_ngrams = static_cast<uint32_t>(ngrams.size());
   const int n_ngrams_bit_length = PyRandom::bit_length(n_ngrams);
+  uint32_t grams[kUpdatesPerNormalization];
+  const double* rows[kUpdatesPerNormalization];
   for (int trial = 0; trial < kTrials; ++trial) {
     for (double& p : prob) p = 1.0 / static_cast<double>(n_languages);
     const double alpha = kAlphaDefault + alpha_offset(&rng);
     const double weight = alpha / kBaseFreq;
-    for (int i = 0;; ++i) {
-      // _update_lang_prob: prob[l] *= weight + word_lang_prob_map[gram][l].
-      // weight + 0.0 is weight exactly, so both forms multiply by the same factors.
-      const uint32_t g = ngrams[rng.randbelow(n_ngrams, n_ngrams_bit_length)] - 1;
-      if (m.dense_row[g] != Model::kSparse) {
-        const double* row = &m.dense_probs[size_t{m.dense_row[g]} * n_languages];
-        for (size_t l = 0; l < n_languages; ++l) prob[l] *= weight + row[l];
+    // Updates 0, then 1..5, 6..10, ...: `last` is the index of the last update applied.
+    for (int last = 0, count = 1;; last += kUpdatesPerNormalization, count = kUpdatesPerNormalization) {
+      for (int k = 0; k < count; ++k) {
+        grams[k] = ngrams[rng.randbelow(n_ngrams, n_ngrams_bit_length)] - 1;
+        rows[k] = probability_row(m, grams[k], &scratch[k * n_languages]);
+      }
+      if (count == 1) {
+        update_prob<1>(prob.data(), n_languages, rows, weight);
       } else {
-        for (double& f : factor) f = weight;
-        for (uint32_t e = m.entry_begin[g]; e < m.entry_begin[g + 1]; ++e)
-          factor[m.entry_language[e]] = weight + m.entry_prob[e];
-        for (size_t l = 0; l < n_languages; ++l) prob[l] *= factor[l];
+        update_prob<kUpdatesPerNormalization>(prob.data(), n_languages, rows, weight);
       }
-      if (i % 5 == 0) {
-        if (normalize_prob(prob.data(), n_languages) > kConvThreshold || i >= kIterationLimit) break;
-      }
+      for (int k = 0; k < count; ++k) clear_scratch(m, grams[k], &scratch[k * n_languages]);
+      if (normalize_prob(prob.data(), n_languages) > kConvThreshold || last >= kIterationLimit) break;
     }
     for (size_t l = 0; l < n_languages; ++l) (*language_prob)[l] += prob[l] / kTrials;
     if (winner_is_settled(*language_prob, kTrials - 1 - trial)) break;
