@@ -756,7 +756,7 @@ void update_prob(double* prob, size_t n, const double* const* rows, double weigh
 // probability kept in a register through its five products (the same products, in the same
 // order): with one pass per update, loading and storing the 55 probabilities five times cost as
 // much as the products. Their five grams are drawn first, as Python draws them, since no trial
-// ends between normalizations. 16.3 -> XX us per detect on the English responses.
+// ends between normalizations. 16.3 -> 14.2 us per detect on the English responses.
 void detect_block(const Model& m, const std::vector<uint32_t>& ngrams, std::vector<double>* language_prob) {
   const size_t n_languages = m.languages.size();
   language_prob->assign(n_languages, 0.0);
