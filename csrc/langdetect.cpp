@@ -658,22 +658,28 @@ void extract_ngrams(const Model& m, U32View text, std::vector<uint32_t>* ngrams)
   uint32_t* out = ngrams->data();
   uint32_t before_last = 0, last = m.space_id;
   bool last_space = true, last_upper = false;
+  const CharInfo* bmp = m.bmp.data();
   for (char32_t c : text) {
-    const CharInfo info = c < 0x10000 ? m.bmp[c] : CharInfo{0, false, py_isupper_char(c)};
-    if (last_space) {
-      before_last = 0;
-      if (info.is_space) continue;
-    }
+    const CharInfo info = c < 0x10000 ? bmp[c] : CharInfo{0, false, py_isupper_char(c)};
+    if (last_space && info.is_space) continue;  // the window stays " "
+    if (last_space) before_last = 0;
     // capitalword is set when this and the previous character are upper case and cleared when
     // this one is not; it never outlives the pair that set it.
-    const bool capital_word = info.is_upper && last_upper;
+    const bool keep = !(info.is_upper && last_upper);
     last_space = info.is_space;
     last_upper = info.is_upper;
-    if (!capital_word) {
-      if (!info.is_space)  // n = 1 skips only the n-gram " "
-        if (const uint32_t g = m.find1(info.id)) *out++ = g;
-      if (const uint32_t g = m.find2(last, info.id)) *out++ = g;
-      if (const uint32_t g = m.find3(before_last, last, info.id)) *out++ = g;
+    // Each gram is written and the output moves on only if it is in a profile: whether a gram
+    // is known varies from character to character, and branching on it mispredicted (20.2 ->
+    // 19.7 us per detect of an English response, each detected once in turn; branching on
+    // `keep` too was slower, 20.5). n = 1 skips only the n-gram " ".
+    if (keep) {
+      const uint32_t g1 = m.find1(info.id), g2 = m.find2(last, info.id), g3 = m.find3(before_last, last, info.id);
+      *out = g1;
+      out += !info.is_space & (g1 != 0);
+      *out = g2;
+      out += g2 != 0;
+      *out = g3;
+      out += g3 != 0;
     }
     before_last = last;
     last = info.id;
