@@ -139,6 +139,42 @@ def test_capital_word_frequency_uses_the_treebank_tokenizer():
     assert_case("change_case:capital_word_frequency", {**kw, "capital_frequency": 4}, "I DON'T know.", False)
 
 
+@pytest.mark.parametrize("text,threshold,expected", [
+    ("HELLO,world and more", 1, True),   # no all-caps word, 5 capitals: the count needs tokens
+    ("HELLO,world and more", 2, False),
+    ("I'M fine", 2, True),              # one all-caps word, two tokens: "I", "'M"
+    ("I'M fine", 3, False),
+    ("CANNOT stop", 2, True),           # "CAN", "NOT"
+    ("\"QUOTED\" (X) É.", 3, True),
+])
+def test_capital_word_frequency_between_its_bounds(text, threshold, expected):
+    # The checker settles a verdict from bounds on the count when it can (all-caps words at
+    # least, upper-case characters at most) and tokenizes otherwise: these are all in between.
+    kw = {"capital_relation": "at least", "capital_frequency": threshold}
+    assert_case("change_case:capital_word_frequency", kw, text, expected)
+    assert_case("change_case:capital_word_frequency", {**kw, "capital_relation": "less than"}, text, not expected)
+
+
+def test_capital_word_frequency_around_its_bounds_on_real_responses(shared_data):
+    import nltk
+
+    responses = [json.loads(l)["response"] for l in open(shared_data / "ifeval" / "input_response_data_qwen25_7b.jsonl", encoding="utf-8")]
+    checked = 0
+    for text in responses[:200]:
+        if not text.strip():
+            continue
+        count = sum(w.isupper() for w in nltk.word_tokenize(text))  # CapitalWordFrequencyChecker's count
+        at_least = sum(w.isupper() for w in text.split())
+        at_most = sum(c.isupper() for c in text)
+        assert at_least <= count <= at_most
+        for n in {at_least, at_least + 1, count, count + 1, at_most, at_most + 1}:
+            for rel in ("at least", "less than"):
+                want = count >= n if rel == "at least" else count < n
+                assert ours("change_case:capital_word_frequency", {"capital_frequency": n, "capital_relation": rel}, text) == want
+                checked += 1
+    assert checked > 1000
+
+
 def test_number_sentences_uses_punkt():
     text = "Dr. Smith arrived at 5 p.m. on Jan. 3. He left. Did he?"
     assert_case("length_constraints:number_sentences", {"num_sentences": 3, "relation": "at least"}, text,
