@@ -46,6 +46,9 @@ constexpr int kIdBits = 12;
 constexpr uint32_t kMaxCharId = (1u << kIdBits) - 1;
 constexpr int kSmallIdBits = 6;
 constexpr uint32_t kSmallIdLimit = 1u << kSmallIdBits;
+// Gram indices + 1 fit in 17 bits (87,598 grams); a key takes 2 + 3 x 12 = 38.
+constexpr int kGramBits = 17;
+constexpr uint64_t kGramMask = (uint64_t{1} << kGramBits) - 1;
 
 // ---------------------------------------------------------------------------------------------
 // Python's random.Random: MT19937 (CPython's _randommodule.c), seeded as `Random.seed(0)` seeds it.
@@ -203,24 +206,31 @@ struct Model {
   // No gram holds id 0, so a window position holding 0 (an unknown character, or none) lands on
   // an entry that stays 0: lookups need no test for it.
   std::vector<uint16_t> small_grams[3];
-  // The other n-grams: open addressing (linear probing) on their keys; 0 marks an empty slot.
-  // A key with a 0 id (never stored) matches nothing.
-  std::vector<uint64_t> hash_keys;
-  std::vector<uint32_t> hash_values;
+  // The other n-grams: open addressing (linear probing) on their keys, each slot holding
+  // key << kGramBits | (gram index + 1), 0 when empty. A key with a 0 id (never stored) matches
+  // nothing. One 8-byte slot per gram, at most 2/3 full (1 MB): with separate key and value
+  // arrays twice as large, a lookup missed the cache twice, and these lookups were a third of
+  // the n-gram extraction of a batch's non-English responses.
+  std::vector<uint64_t> hash_slots;
   uint64_t hash_mask = 0;
 
-  // Per gram, the languages whose profile has it and word_lang_prob_map's value there;
-  // every other language has 0.0. Entries of gram g: [entry_begin[g], entry_begin[g + 1]).
-  std::vector<uint32_t> entry_begin;
+  // Per gram, the languages whose profile has it and word_lang_prob_map's value there (entries
+  // [entry_begin, entry_begin + entry_count) of entry_language and entry_prob); every other
+  // language has 0.0. Grams that half the languages or more have also get their whole row of
+  // word_lang_prob_map (zeros included), at dense_probs[dense_row * languages.size()]; kSparse
+  // for the others. They are 850 of the 87,598 grams (374 KB of rows) but 80% of the n-grams
+  // sampled from English text, and multiplying by a whole row beats filling and scattering ~40
+  // factors: 29 instead of 35 us per detect on 2 KB English texts. Both facts of a gram sit in
+  // one 8-byte GramInfo: each sampled gram costs one cache miss there, not two.
+  struct GramInfo {
+    uint32_t entry_begin;
+    uint16_t entry_count;
+    uint16_t dense_row;
+  };
+  static constexpr uint16_t kSparse = UINT16_MAX;
+  std::vector<GramInfo> grams;
   std::vector<uint8_t> entry_language;
   std::vector<double> entry_prob;
-  // Grams that half the languages or more have also get their whole row of word_lang_prob_map
-  // (zeros included), at dense_probs[dense_row[g] * languages.size()]; kSparse for the others.
-  // They are 850 of the 87,598 grams (374 KB of rows) but 80% of the n-grams sampled from
-  // English text, and multiplying by a whole row beats filling and scattering ~40 factors:
-  // 29 instead of 35 us per detect on 2 KB English texts.
-  static constexpr uint32_t kSparse = UINT32_MAX;
-  std::vector<uint32_t> dense_row;
   std::vector<double> dense_probs;
 
   // NGram.normalize_vi: base letters, combining marks, and the composed letter of (mark, base)
@@ -236,8 +246,9 @@ struct Model {
 
   uint32_t hashed(uint64_t key) const {
     for (uint64_t slot = hash(key) & hash_mask;; slot = (slot + 1) & hash_mask) {
-      if (hash_keys[slot] == key) return hash_values[slot];
-      if (hash_keys[slot] == 0) return 0;
+      const uint64_t entry = hash_slots[slot];
+      if (entry >> kGramBits == key) return static_cast<uint32_t>(entry & kGramMask);
+      if (entry == 0) return 0;
     }
   }
   // Gram index + 1 of the n-gram with these character ids (first to last), 0 if no profile has
@@ -382,17 +393,18 @@ Model load_model() {
   m.space_id = id_of[U' '];
   if (m.space_id == 0) in.fail("' ' is not in the profiles");
 
-  const size_t n_grams = in.varint(UINT32_MAX - 1);
+  const size_t n_grams = in.varint(kGramMask - 1);
   for (int n = 0; n < 3; ++n) m.small_grams[n].assign(size_t{1} << ((n + 1) * kSmallIdBits), 0);
   size_t capacity = 1024;
-  while (capacity < 2 * n_grams) capacity *= 2;  // load factor <= 1/2
-  m.hash_keys.assign(capacity, 0);
-  m.hash_values.assign(capacity, 0);
+  while (2 * capacity < 3 * n_grams) capacity *= 2;  // load factor <= 2/3
+  m.hash_slots.assign(capacity, 0);
   m.hash_mask = capacity - 1;
-  m.entry_begin.reserve(n_grams + 1);
-  m.dense_row.assign(n_grams, Model::kSparse);
+  m.grams.resize(n_grams);
   for (size_t g = 0; g < n_grams; ++g) {
-    m.entry_begin.push_back(static_cast<uint32_t>(m.entry_language.size()));
+    Model::GramInfo& info = m.grams[g];
+    if (m.entry_language.size() > UINT32_MAX - kMaxLanguages) in.fail("too many profile entries");
+    info.entry_begin = static_cast<uint32_t>(m.entry_language.size());
+    info.dense_row = Model::kSparse;
     const int length = static_cast<int>(in.varint(3));
     if (length == 0) in.fail("empty n-gram");
     uint16_t ids[3] = {0, 0, 0};
@@ -416,9 +428,8 @@ Model load_model() {
                            : length == 2 ? Model::key2(ids[0], ids[1])
                                          : Model::key3(ids[0], ids[1], ids[2]);
       uint64_t slot = Model::hash(key) & m.hash_mask;
-      while (m.hash_keys[slot] != 0) slot = (slot + 1) & m.hash_mask;
-      m.hash_keys[slot] = key;
-      m.hash_values[slot] = value;
+      while (m.hash_slots[slot] != 0) slot = (slot + 1) & m.hash_mask;
+      m.hash_slots[slot] = key << kGramBits | value;
     }
     const size_t n_entries = in.varint(n_languages);
     size_t previous = 0;
@@ -433,15 +444,16 @@ Model load_model() {
       m.entry_language.push_back(static_cast<uint8_t>(language));
       m.entry_prob.push_back(static_cast<double>(freq) / static_cast<double>(total));
     }
+    info.entry_count = static_cast<uint16_t>(n_entries);
     if (2 * n_entries >= n_languages) {
-      m.dense_row[g] = static_cast<uint32_t>(m.dense_probs.size() / n_languages);
+      if (m.dense_probs.size() / n_languages >= Model::kSparse) in.fail("too many dense n-gram rows");
+      info.dense_row = static_cast<uint16_t>(m.dense_probs.size() / n_languages);
       const size_t row = m.dense_probs.size();
       m.dense_probs.resize(row + n_languages, 0.0);
-      for (uint32_t e = m.entry_begin[g]; e < m.entry_language.size(); ++e)
+      for (uint32_t e = info.entry_begin; e < m.entry_language.size(); ++e)
         m.dense_probs[row + m.entry_language[e]] = m.entry_prob[e];
     }
   }
-  m.entry_begin.push_back(static_cast<uint32_t>(m.entry_language.size()));
 
   CodePointRange blocks[kBlockCount];
   if (in.varint(kBlockCount) != kBlockCount) in.fail("wrong number of Unicode blocks");
@@ -731,16 +743,17 @@ bool winner_is_settled(const std::vector<double>& language_prob, int remaining_t
 // then after every fifth one (i % 5 == 0), and only there can a trial end.
 constexpr int kUpdatesPerNormalization = 5;
 
-// Row of word_lang_prob_map for gram g: its dense row, or `scratch` (all zeros) with the gram's
+// Row of word_lang_prob_map for a gram: its dense row, or `scratch` (all zeros) with the gram's
 // sparse entries written in (clear_scratch puts the zeros back).
-const double* probability_row(const Model& m, uint32_t g, double* scratch) {
-  if (m.dense_row[g] != Model::kSparse) return &m.dense_probs[size_t{m.dense_row[g]} * m.languages.size()];
-  for (uint32_t e = m.entry_begin[g]; e < m.entry_begin[g + 1]; ++e) scratch[m.entry_language[e]] = m.entry_prob[e];
+const double* probability_row(const Model& m, const Model::GramInfo& g, double* scratch) {
+  if (g.dense_row != Model::kSparse) return &m.dense_probs[size_t{g.dense_row} * m.languages.size()];
+  for (uint32_t e = g.entry_begin, end = e + g.entry_count; e < end; ++e)
+    scratch[m.entry_language[e]] = m.entry_prob[e];
   return scratch;
 }
-void clear_scratch(const Model& m, uint32_t g, double* scratch) {
-  if (m.dense_row[g] != Model::kSparse) return;
-  for (uint32_t e = m.entry_begin[g]; e < m.entry_begin[g + 1]; ++e) scratch[m.entry_language[e]] = 0.0;
+void clear_scratch(const Model& m, const Model::GramInfo& g, double* scratch) {
+  if (g.dense_row != Model::kSparse) return;
+  for (uint32_t e = g.entry_begin, end = e + g.entry_count; e < end; ++e) scratch[m.entry_language[e]] = 0.0;
 }
 
 // prob[l] *= weight + row_k[l] for k = 0, 1, ... in turn: _update_lang_prob for the grams of
@@ -772,6 +785,7 @@ void detect_block(const Model& m, const std::vector<uint32_t>& ngrams, std::vect
   const uint32_t n_ngrams = static_cast<uint32_t>(ngrams.size());
   const int n_ngrams_bit_length = PyRandom::bit_length(n_ngrams);
   uint32_t grams[kUpdatesPerNormalization];
+  Model::GramInfo infos[kUpdatesPerNormalization];
   const double* rows[kUpdatesPerNormalization];
   for (int trial = 0; trial < kTrials; ++trial) {
     for (double& p : prob) p = 1.0 / static_cast<double>(n_languages);
@@ -779,16 +793,17 @@ void detect_block(const Model& m, const std::vector<uint32_t>& ngrams, std::vect
     const double weight = alpha / kBaseFreq;
     // Updates 0, then 1..5, 6..10, ...: `last` is the index of the last update applied.
     for (int last = 0, count = 1;; last += kUpdatesPerNormalization, count = kUpdatesPerNormalization) {
-      for (int k = 0; k < count; ++k) {
-        grams[k] = ngrams[rng.randbelow(n_ngrams, n_ngrams_bit_length)] - 1;
-        rows[k] = probability_row(m, grams[k], &scratch[k * n_languages]);
-      }
+      // Draws first, then the grams' facts, then their rows: the facts of all five grams are
+      // fetched at once (mostly cache misses), before any branch depends on one.
+      for (int k = 0; k < count; ++k) grams[k] = ngrams[rng.randbelow(n_ngrams, n_ngrams_bit_length)] - 1;
+      for (int k = 0; k < count; ++k) infos[k] = m.grams[grams[k]];
+      for (int k = 0; k < count; ++k) rows[k] = probability_row(m, infos[k], &scratch[k * n_languages]);
       if (count == 1) {
         update_prob<1>(prob.data(), n_languages, rows, weight);
       } else {
         update_prob<kUpdatesPerNormalization>(prob.data(), n_languages, rows, weight);
       }
-      for (int k = 0; k < count; ++k) clear_scratch(m, grams[k], &scratch[k * n_languages]);
+      for (int k = 0; k < count; ++k) clear_scratch(m, infos[k], &scratch[k * n_languages]);
       if (normalize_prob(prob.data(), n_languages) > kConvThreshold || last >= kIterationLimit) break;
     }
     for (size_t l = 0; l < n_languages; ++l) (*language_prob)[l] += prob[l] / kTrials;
