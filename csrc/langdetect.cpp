@@ -35,6 +35,7 @@ constexpr double kBaseFreq = 10000;         // BASE_FREQ
 constexpr size_t kMaxTextLength = 10000;    // max_text_length
 constexpr int kFormatVersion = 1;           // tools/convert_langdetect_profiles.py
 constexpr size_t kMaxLanguages = 255;       // language indices are stored as uint8_t
+constexpr size_t kDenseShare = 4;           // see Model::dense_probs
 
 // Characters are known by their id in the profiles' alphabet (1..3160; 0 = a character no profile
 // has). N-grams of ids all below 64 (' ', a-z, A-Z and the 10 commonest other letters: 12,115
@@ -216,12 +217,15 @@ struct Model {
 
   // Per gram, the languages whose profile has it and word_lang_prob_map's value there (entries
   // [entry_begin, entry_begin + entry_count) of entry_language and entry_prob); every other
-  // language has 0.0. Grams that half the languages or more have also get their whole row of
-  // word_lang_prob_map (zeros included), at dense_probs[dense_row * languages.size()]; kSparse
-  // for the others. They are 850 of the 87,598 grams (374 KB of rows) but 80% of the n-grams
-  // sampled from English text, and multiplying by a whole row beats filling and scattering ~40
-  // factors: 29 instead of 35 us per detect on 2 KB English texts. Both facts of a gram sit in
-  // one 8-byte GramInfo: each sampled gram costs one cache miss there, not two.
+  // language has 0.0. Grams that a quarter of the languages or more have (kDenseShare) also get
+  // their whole row of word_lang_prob_map (zeros included), at dense_probs[dense_row *
+  // languages.size()]; kSparse for the others. They are 2,266 of the 87,598 grams (1 MB of rows)
+  // but most of the n-grams sampled from real text, and multiplying by a whole row beats
+  // scattering the entries into a row of zeros (stores the row's vector loads then wait on).
+  // Per detect of the IFEval responses, each detected once in turn: half the languages, 18.8 us
+  // (English) and 17.4 (others); a quarter, 17.5 and 16.8; an eighth (1.9 MB), 16.8 and 16.7.
+  // Both facts of a gram sit in one 8-byte GramInfo: a sampled gram misses the cache there
+  // once, not twice.
   struct GramInfo {
     uint32_t entry_begin;
     uint16_t entry_count;
@@ -445,7 +449,7 @@ Model load_model() {
       m.entry_prob.push_back(static_cast<double>(freq) / static_cast<double>(total));
     }
     info.entry_count = static_cast<uint16_t>(n_entries);
-    if (2 * n_entries >= n_languages) {
+    if (kDenseShare * n_entries >= n_languages) {
       if (m.dense_probs.size() / n_languages >= Model::kSparse) in.fail("too many dense n-gram rows");
       info.dense_row = static_cast<uint16_t>(m.dense_probs.size() / n_languages);
       const size_t row = m.dense_probs.size();
