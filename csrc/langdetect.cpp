@@ -674,7 +674,11 @@ void extract_ngrams(const Model& m, U32View text, std::vector<uint32_t>* ngrams)
   uint32_t* out = ngrams->data();
   uint32_t before_last = 0, last = m.space_id;
   bool last_space = true, last_upper = false;
-  const CharInfo* bmp = m.bmp.data();
+  // Locals: the compiler reloaded these from the model on every character.
+  const CharInfo* const bmp = m.bmp.data();
+  const uint16_t* const unigrams = m.small_grams[0].data();
+  const uint16_t* const bigrams = m.small_grams[1].data();
+  const uint16_t* const trigrams = m.small_grams[2].data();
   for (char32_t c : text) {
     const CharInfo info = c < 0x10000 ? bmp[c] : CharInfo{0, false, py_isupper_char(c)};
     if (last_space && info.is_space) continue;  // the window stays " "
@@ -689,7 +693,17 @@ void extract_ngrams(const Model& m, U32View text, std::vector<uint32_t>* ngrams)
     // 19.7 us per detect of an English response, each detected once in turn; branching on
     // `keep` too was slower, 20.5). n = 1 skips only the n-gram " ".
     if (keep) {
-      const uint32_t g1 = m.find1(info.id), g2 = m.find2(last, info.id), g3 = m.find3(before_last, last, info.id);
+      const uint32_t id = info.id;
+      uint32_t g1, g2, g3;
+      if ((before_last | last | id) < kSmallIdLimit) {  // all three in the direct tables
+        g1 = unigrams[id];
+        g2 = bigrams[last << kSmallIdBits | id];
+        g3 = trigrams[(before_last << kSmallIdBits | last) << kSmallIdBits | id];
+      } else {
+        g1 = m.find1(id);
+        g2 = m.find2(last, id);
+        g3 = m.find3(before_last, last, id);
+      }
       *out = g1;
       out += !info.is_space & (g1 != 0);
       *out = g2;
