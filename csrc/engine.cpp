@@ -164,6 +164,11 @@ const CheckerSpec* Registry::find(std::string_view id) const {
   return it == index_.end() ? nullptr : &specs_[it->second];
 }
 
+size_t Registry::position(std::string_view id) const {
+  auto it = index_.find(id);
+  return it == index_.end() ? specs_.size() : it->second;
+}
+
 std::vector<std::string> Registry::ids() const {
   std::vector<std::string> out;
   for (const auto& s : specs_) out.push_back(s.id);
@@ -360,47 +365,68 @@ bool check_batch(const std::vector<BatchRow>& rows, const std::vector<BatchConst
   const size_t n = rows.size();
   std::vector<size_t> offset(n + 1, 0);
   for (size_t r = 0; r < n; ++r) offset[r + 1] = offset[r] + rows[r].constraints.size();
-  verdicts->assign(offset[n], 0);
+  const size_t n_pairs = offset[n];
+  verdicts->assign(n_pairs, 0);
   std::unique_ptr<BuiltConstraint[]> built(new BuiltConstraint[constraints.size()]);
-  std::vector<BatchError> errors(n);
-  std::vector<uint8_t> failed(n, 0);
 
-  auto run_row = [&](size_t r, WideText& wide) {
-    const BatchRow& row = rows[r];
-    const U32View response = wide.view(row.response);
-    uint8_t* out = verdicts->data() + offset[r];
-    for (size_t j = 0; j < row.constraints.size(); ++j) {
-      const uint32_t c = row.constraints[j];
-      BuiltConstraint& b = built[c];
-      std::call_once(b.once, [&] { b.build(constraints[c]); });
-      // Nothing may escape a worker thread: bad input and engine failures (a missing data file,
-      // memory) are recorded against the row and reported after the join.
-      if (!b.checker) {
-        failed[r] = 1;
-        errors[r] = {r, j, constraints[c].id, b.field, b.message};
-        return;
-      }
-      try {
-        out[j] = loose ? check_loose(*b.checker, response) : check_strict(*b.checker, response);
-      } catch (const std::exception& e) {
-        failed[r] = 1;
-        errors[r] = {r, j, constraints[c].id, "engine", std::string("internal error: ") + e.what()};
-        return;
-      }
+  // The (row, constraint) pairs are checked grouped by instruction id, rows in order within a
+  // group, rather than row by row: consecutive checks then use the same tables (language
+  // profiles, Punkt parameters, compiled patterns) and code, which stay in cache. On the IFEval
+  // response files this took a batch (1 thread, CPU time) from 8.22 to 7.95 ms.
+  const Registry& registry = Registry::get();
+  const size_t n_groups = registry.ids().size() + 1;  // the last: unknown ids (they fail to build)
+  std::vector<uint32_t> group_of(constraints.size());
+  for (size_t c = 0; c < constraints.size(); ++c) group_of[c] = static_cast<uint32_t>(registry.position(constraints[c].id));
+  std::vector<size_t> group_start(n_groups + 1, 0);
+  for (const BatchRow& row : rows)
+    for (uint32_t c : row.constraints) ++group_start[group_of[c] + 1];
+  for (size_t g = 0; g < n_groups; ++g) group_start[g + 1] += group_start[g];
+  std::vector<size_t> pairs(n_pairs);  // indices into verdicts, in checking order
+  std::vector<uint32_t> pair_row(n_pairs);
+  for (size_t r = 0; r < n; ++r) {
+    for (size_t j = 0; j < rows[r].constraints.size(); ++j) {
+      const size_t slot = group_start[group_of[rows[r].constraints[j]]]++;
+      pairs[slot] = offset[r] + j;
+      pair_row[slot] = static_cast<uint32_t>(r);
+    }
+  }
+
+  // Nothing may escape a worker thread: bad input and engine failures (a missing data file,
+  // memory) are recorded against the pair and reported after the join, for the first bad row.
+  std::vector<uint8_t> pair_failed(n_pairs, 0);
+  std::mutex engine_errors_mu;
+  std::vector<std::pair<size_t, std::string>> engine_errors;  // (pair, message) of failed checks
+
+  auto run_pair = [&](size_t k, WideText& wide) {
+    const size_t r = pair_row[k], pair = pairs[k];
+    const uint32_t c = rows[r].constraints[pair - offset[r]];
+    BuiltConstraint& b = built[c];
+    std::call_once(b.once, [&] { b.build(constraints[c]); });
+    if (!b.checker) {
+      pair_failed[pair] = 1;
+      return;
+    }
+    const U32View response = wide.view(rows[r].response);
+    try {
+      (*verdicts)[pair] = loose ? check_loose(*b.checker, response) : check_strict(*b.checker, response);
+    } catch (const std::exception& e) {
+      pair_failed[pair] = 1;
+      std::lock_guard<std::mutex> lock(engine_errors_mu);
+      engine_errors.emplace_back(pair, std::string("internal error: ") + e.what());
     }
   };
 
-  int threads = std::max(1, std::min<int>(num_threads, static_cast<int>(n)));
+  int threads = std::max(1, std::min<int>(num_threads, static_cast<int>(n_pairs)));
   if (threads == 1) {
     WideText wide;
-    for (size_t r = 0; r < n; ++r) run_row(r, wide);
+    for (size_t k = 0; k < n_pairs; ++k) run_pair(k, wide);
   } else {
-    // Rows are handed out one at a time from a shared counter: a row costs 1 to 50 us, the
-    // counter ~20 ns, and a thread never waits at the end for more than one row of another.
+    // Pairs are handed out one at a time from a shared counter: a pair costs 1 to 50 us, the
+    // counter ~20 ns, and a thread never waits at the end for more than one pair of another.
     std::atomic<size_t> next{0};
     auto worker = [&] {
       WideText wide;
-      for (size_t r = next.fetch_add(1); r < n; r = next.fetch_add(1)) run_row(r, wide);
+      for (size_t k = next.fetch_add(1); k < n_pairs; k = next.fetch_add(1)) run_pair(k, wide);
     };
     std::vector<std::thread> pool;
     for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
@@ -408,8 +434,19 @@ bool check_batch(const std::vector<BatchRow>& rows, const std::vector<BatchConst
     for (auto& t : pool) t.join();
   }
   for (size_t r = 0; r < n; ++r) {
-    if (failed[r]) {
-      *error = errors[r];
+    for (size_t j = 0; j < rows[r].constraints.size(); ++j) {
+      const size_t pair = offset[r] + j;
+      if (!pair_failed[pair]) continue;
+      const uint32_t c = rows[r].constraints[j];
+      const BuiltConstraint& b = built[c];
+      if (!b.checker) {
+        *error = {r, j, constraints[c].id, b.field, b.message};
+      } else {
+        std::string message;
+        for (const auto& [p, m] : engine_errors)
+          if (p == pair) message = m;
+        *error = {r, j, constraints[c].id, "engine", message};
+      }
       return false;
     }
   }

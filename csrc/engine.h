@@ -102,6 +102,8 @@ class Registry {
   static const Registry& get();
   void add(std::string id, std::vector<std::string> arg_names, CheckerFactory factory);
   const CheckerSpec* find(std::string_view id) const;
+  // Position of `id` in ids(), or ids().size() when unknown.
+  size_t position(std::string_view id) const;
   std::vector<std::string> ids() const;
   // Up to `n` known ids close to `id` (edit distance), best first, for "did you mean".
   std::vector<std::string> suggest(std::string_view id, size_t n = 3) const;

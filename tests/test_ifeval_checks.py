@@ -405,6 +405,18 @@ def test_a_bad_constraint_shared_by_rows_names_the_first_of_them(threads):
     assert (e.value.row, e.value.constraint, e.value.field) == (1, 1, "kwargs.frequency")
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_first_bad_row_is_named_whatever_the_checking_order(threads):
+    # Pairs are checked grouped by instruction id (keywords:* before punctuation:*), but the
+    # error still names the first bad row, and its first bad constraint.
+    ids = [["length_constraints:number_words", "punctuation:no_comma", "keywords:existence"],
+           ["keywords:existence"], ["no_such:id"]]
+    kwargs = [[{"num_words": 1, "relation": "at least"}, {"extra": 1}, {"keywords": []}], [{"keywords": []}], [{}]]
+    with pytest.raises(ConstraintError) as e:
+        verify.check(["one two"] * 3, ids, kwargs, num_threads=threads)
+    assert (e.value.row, e.value.constraint, e.value.field) == (0, 1, "kwargs.extra")
+
+
 @pytest.mark.parametrize("iid,kwargs,field", [
     ("keywords:frequency", {"keyword": "a", "relation": "at least"}, "kwargs.frequency"),
     ("keywords:frequency", {"keyword": "a", "frequency": "3", "relation": "at least"}, "kwargs.frequency"),
