@@ -6,8 +6,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstdint>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <vector>
 
 #include "assets.h"
@@ -93,16 +94,16 @@ Items as_items(py::handle h, const char* name) {
   return items_of(h.ptr());
 }
 
-// A str's UTF-8 (CPython keeps it with the object; an ASCII str is its own UTF-8). False, with
-// the Python error cleared, for a str holding lone surrogates.
-bool utf8_of(PyObject* s, std::string* out) {
+// A str's UTF-8, valid while the str lives (CPython keeps it with the object; an ASCII str is
+// its own UTF-8). False, with the Python error cleared, for a str holding lone surrogates.
+bool utf8_of(PyObject* s, std::string_view* out) {
   Py_ssize_t size = 0;
   const char* data = PyUnicode_AsUTF8AndSize(s, &size);
   if (!data) {
     PyErr_Clear();
     return false;
   }
-  out->assign(data, static_cast<size_t>(size));
+  *out = std::string_view(data, static_cast<size_t>(size));
   return true;
 }
 
@@ -150,28 +151,49 @@ Kwargs to_kwargs(PyObject* o, size_t row, size_t j) {
   Py_ssize_t pos = 0;
   PyObject *key, *value;
   while (PyDict_Next(o, &pos, &key, &value)) {
-    std::string name;
+    std::string_view name;
     if (!PyUnicode_Check(key)) row_error(row, "kwargs[" + std::to_string(j) + "] has a key that is not a str");
     if (!utf8_of(key, &name)) row_error(row, "kwargs[" + std::to_string(j) + "] has a key with a lone surrogate");
-    out.emplace_back(std::move(name), to_value(value));
+    out.emplace_back(std::string(name), to_value(value));
   }
   return out;
 }
 
 // Constraints of a batch that are the same objects share one BatchConstraint (see engine.h):
 // the key is the kwargs object, the id object and the prompt object (nullptr for none), all of
-// them held by the caller's lists for the whole call.
-struct ConstraintKey {
-  PyObject* kwargs;
-  PyObject* id;
-  PyObject* prompt;
-  bool operator==(const ConstraintKey& o) const { return kwargs == o.kwargs && id == o.id && prompt == o.prompt; }
-};
-struct ConstraintKeyHash {
-  size_t operator()(const ConstraintKey& k) const {
-    const auto h = [](PyObject* p) { return std::hash<const void*>()(p); };
-    return h(k.kwargs) ^ (h(k.id) * 31) ^ (h(k.prompt) * 1009);
+// them alive for the whole call. Open addressing in one array sized for the whole batch: a node
+// allocated per constraint (std::unordered_map) was a third of the conversion.
+class ConstraintIndex {
+ public:
+  explicit ConstraintIndex(size_t constraints) {
+    size_t capacity = 16;
+    while (capacity < 2 * constraints) capacity *= 2;
+    slots_.resize(capacity);
+    mask_ = capacity - 1;
   }
+  // The index stored for the key, or (when there is none) `fresh`, which is stored.
+  uint32_t find_or_add(PyObject* kwargs, PyObject* id, PyObject* prompt, uint32_t fresh) {
+    const auto bits = [](PyObject* p) { return static_cast<size_t>(reinterpret_cast<uintptr_t>(p)); };
+    size_t h = (bits(kwargs) * 0x9E3779B97F4A7C15ull) ^ (bits(id) * 0xC2B2AE3D27D4EB4Full) ^ bits(prompt);
+    for (size_t i = (h ^ (h >> 29)) & mask_;; i = (i + 1) & mask_) {
+      Slot& s = slots_[i];
+      if (!s.kwargs) {
+        s = Slot{kwargs, id, prompt, fresh};
+        return fresh;
+      }
+      if (s.kwargs == kwargs && s.id == id && s.prompt == prompt) return s.index;
+    }
+  }
+
+ private:
+  struct Slot {
+    PyObject* kwargs = nullptr;  // never null for a used slot: None is an object too
+    PyObject* id = nullptr;
+    PyObject* prompt = nullptr;
+    uint32_t index = 0;
+  };
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
 };
 
 // Returns (verdicts, None) or (None, error dict).
@@ -193,13 +215,17 @@ py::tuple check_batch_py(py::handle responses, py::handle instruction_ids, py::h
                             std::to_string(n) + " responses");
   }
 
+  size_t n_constraints = 0;  // at most; a malformed row is reported in the loop below
+  for (size_t r = 0; r < n; ++r)
+    if (is_list_or_tuple(ids.items[r])) n_constraints += static_cast<size_t>(PySequence_Fast_GET_SIZE(ids.items[r]));
   std::vector<BatchRow> rows(n);
   std::vector<BatchConstraint> constraints;
-  std::unordered_map<ConstraintKey, uint32_t, ConstraintKeyHash> constraint_index;
+  constraints.reserve(n_constraints);
+  ConstraintIndex constraint_index(n_constraints);
   // Another Python thread may drop the lists' items while the GIL is released: every string the
   // engine borrows is held here until the end of the call.
   std::vector<py::object> keep;
-  keep.reserve(2 * n);
+  keep.reserve(2 * n + n_constraints);
   std::vector<U32> owned;  // responses and prompts given as UTF-8 bytes, decoded
   owned.reserve(2 * n);
   for (size_t r = 0; r < n; ++r) {
@@ -230,25 +256,20 @@ py::tuple check_batch_py(py::handle responses, py::handle instruction_ids, py::h
     row.constraints.reserve(m);
     for (size_t j = 0; j < m; ++j) {
       PyObject* id = id_items.items[j];
-      std::string id_utf8;
+      std::string_view id_utf8;
       if (!PyUnicode_Check(id))
         row_error(r, "instruction_ids[" + std::to_string(j) + "] must be a str, got " + Py_TYPE(id)->tp_name);
       if (!utf8_of(id, &id_utf8)) row_error(r, "instruction_ids[" + std::to_string(j) + "] holds a lone surrogate");
-      const ConstraintKey key{kw_items.items[j], id, prompt_key};
-      auto found = constraint_index.find(key);
-      if (found != constraint_index.end()) {
-        row.constraints.push_back(found->second);
-        continue;
-      }
-      BatchConstraint c;
-      c.id = std::move(id_utf8);
+      const auto fresh = static_cast<uint32_t>(constraints.size());
+      const uint32_t index = constraint_index.find_or_add(kw_items.items[j], id, prompt_key, fresh);
+      row.constraints.push_back(index);
+      if (index != fresh) continue;
+      BatchConstraint& c = constraints.emplace_back();
+      c.id = id_utf8;
+      keep.push_back(py::reinterpret_borrow<py::object>(id));
       c.kwargs = to_kwargs(kw_items.items[j], r, j);
       c.prompt = prompt;
       c.has_prompt = prompt_key != nullptr;
-      const auto index = static_cast<uint32_t>(constraints.size());
-      constraints.push_back(std::move(c));
-      constraint_index.emplace(key, index);
-      row.constraints.push_back(index);
     }
   }
 

@@ -76,16 +76,51 @@ class ArgReader {
 
  private:
   const Value* find(const char* name);
-  std::string id_;
+  std::string_view id_;  // outlives the reader
   const Kwargs& kwargs_;
   std::vector<bool> used_;
+};
+
+// A borrowed buffer of code points stored with `width` bytes each (1, 2 or 4: the layouts of
+// CPython's compact strings), read on the worker threads.
+struct TextRef {
+  const void* data = nullptr;
+  size_t length = 0;
+  int width = 4;
+  U32 widen() const;
+};
+
+// The row's prompt as a factory sees it: false when the row has none, `*prompt` its code points.
+// A prompt given as a TextRef is widened on first use only: most checkers never read it, and
+// widening every row's prompt was an allocation and a copy for each constraint built.
+class PromptRef {
+ public:
+  explicit PromptRef(const U32* text) : text_(text), present_(text != nullptr) {}
+  explicit PromptRef(const TextRef* ref) : ref_(ref), present_(ref != nullptr) {}
+  PromptRef(const PromptRef&) = delete;
+  PromptRef& operator=(const PromptRef&) = delete;
+  explicit operator bool() const { return present_; }
+  const U32& operator*() const {
+    if (!text_) {
+      widened_ = ref_->widen();
+      text_ = &widened_;
+    }
+    return *text_;
+  }
+  const U32* operator->() const { return &**this; }
+
+ private:
+  const TextRef* ref_ = nullptr;
+  mutable const U32* text_ = nullptr;
+  mutable U32 widened_;
+  bool present_ = false;
 };
 
 // Everything a factory needs to build a checker.
 struct CheckerContext {
   std::string_view instruction_id;
   ArgReader* args;
-  const U32* prompt;  // the row's prompt, or nullptr when none was given
+  PromptRef prompt;  // the row's prompt (tests false when none was given)
 };
 
 using CheckerFactory = std::function<std::unique_ptr<Checker>(CheckerContext&)>;
@@ -102,8 +137,9 @@ class Registry {
   static const Registry& get();
   void add(std::string id, std::vector<std::string> arg_names, CheckerFactory factory);
   const CheckerSpec* find(std::string_view id) const;
-  // Position of `id` in ids(), or ids().size() when unknown.
-  size_t position(std::string_view id) const;
+  size_t size() const { return specs_.size(); }
+  // Position of a spec of this registry in ids().
+  size_t index_of(const CheckerSpec& spec) const { return static_cast<size_t>(&spec - specs_.data()); }
   std::vector<std::string> ids() const;
   // Up to `n` known ids close to `id` (edit distance), best first, for "did you mean".
   std::vector<std::string> suggest(std::string_view id, size_t n = 3) const;
@@ -117,20 +153,15 @@ class Registry {
 // Builds a checker; throws InputError for an unknown id or bad kwargs.
 std::unique_ptr<Checker> make_checker(std::string_view instruction_id, const Kwargs& kwargs,
                                       const U32* prompt);
+// The same for a known spec, with a prompt that is widened only if the factory reads it.
+std::unique_ptr<Checker> make_checker(const CheckerSpec& spec, const Kwargs& kwargs, const TextRef* prompt);
+// The InputError for an id the registry does not know, with close matches suggested.
+[[noreturn]] void unknown_instruction_id(std::string_view instruction_id);
 
 // strict: response.strip() non-empty and check(response). loose: any of the eight candidates of
 // CHECKERS.md with a non-empty strip() passes. Exceptions inside check() count as False.
 bool check_strict(const Checker& checker, U32View response);
 bool check_loose(const Checker& checker, U32View response);
-
-// A borrowed buffer of code points stored with `width` bytes each (1, 2 or 4: the layouts of
-// CPython's compact strings), read on the worker threads.
-struct TextRef {
-  const void* data = nullptr;
-  size_t length = 0;
-  int width = 4;
-  U32 widen() const;
-};
 
 // One constraint of a batch. Rows may share one: the bindings give the same index to the
 // constraints of rows that pass the same kwargs object, id object and prompt object, as an RL
@@ -138,7 +169,7 @@ struct TextRef {
 // first thread that needs it, and then used by every row that shares it (check() is const and
 // may run on several threads at once).
 struct BatchConstraint {
-  std::string id;
+  std::string_view id;  // the caller keeps its characters alive
   Kwargs kwargs;
   TextRef prompt;
   bool has_prompt = false;
