@@ -62,8 +62,6 @@ std::shared_ptr<const Regex> compile_user_pattern(ArgReader& args, const char* f
   }
 }
 
-bool is_newline(char32_t c) { return c == '\n'; }
-
 // ---------------------------------------------------------------------------------------------
 // keywords:*
 
@@ -329,6 +327,10 @@ std::vector<U32View> split_on_divider(U32View s) {
   size_t piece_start = 0, p = 0, n = s.size();
   auto stars_at = [&](size_t i) { return i + 3 <= n && s[i] == '*' && s[i + 1] == '*' && s[i + 2] == '*'; };
   while (p < n) {
+    // A marker starts at a "*" or at the whitespace just before one: skip to the next "*".
+    const size_t star = find_any(s, p, '*');
+    if (star == U32View::npos) break;
+    if (star > p + 1) p = star - 1;
     size_t stars;
     if (py_isspace(s[p]) && stars_at(p + 1)) {
       stars = p + 1;
@@ -420,12 +422,10 @@ class NumberPlaceholders : public Checker {
   bool check(U32View value) const override {
     size_t count = 0, p = 0, n = value.size();
     while (p < n) {
-      if (value[p] != '[') {
-        ++p;
-        continue;
-      }
-      size_t q = p + 1;
-      while (q < n && value[q] != ']' && !is_newline(value[q])) ++q;
+      p = find_any(value, p, '[');
+      if (p == U32View::npos) break;
+      size_t q = find_any(value, p + 1, ']', '\n');
+      if (q == U32View::npos) q = n;
       if (q < n && value[q] == ']') {
         ++count;
         p = q + 1;
@@ -507,7 +507,7 @@ class Postscript : public Checker {
 // For `^\s*<c>`, the only place <c> can be is the end of the whitespace run that starts at the
 // line start (`\s*` is greedy, may cross newlines, and backtracking only lands on whitespace).
 size_t end_of_line(U32View s, size_t from) {
-  size_t k = s.find('\n', from);
+  size_t k = find_any(s, from, '\n');
   return k == U32View::npos ? s.size() : k;
 }
 
@@ -525,7 +525,7 @@ size_t count_star_bullets(U32View s) {
         pos = end_of_line(s, q + 2);
       }
     }
-    size_t nl = s.find('\n', line);
+    size_t nl = find_any(s, line, '\n');
     if (nl == U32View::npos) break;
     line = nl + 1;
   }
@@ -543,7 +543,7 @@ size_t count_dash_bullets(U32View s) {
         pos = end_of_line(s, q + 1);
       }
     }
-    size_t nl = s.find('\n', line);
+    size_t nl = find_any(s, line, '\n');
     if (nl == U32View::npos) break;
     line = nl + 1;
   }
@@ -596,14 +596,18 @@ class NumberHighlightedSections : public Checker {
   static size_t count_highlights(U32View s, size_t stars) {
     size_t count = 0, p = 0, n = s.size();
     while (p + 2 * stars <= n) {
+      const size_t star = find_any(s, p, '*');
+      if (star == U32View::npos) break;
+      p = star;
+      if (p + 2 * stars > n) break;
       bool open = true;
       for (size_t k = 0; k < stars; ++k) open = open && s[p + k] == '*';
       if (!open) {
         ++p;
         continue;
       }
-      size_t q = p + stars;
-      while (q < n && s[q] != '*' && s[q] != '\n') ++q;
+      size_t q = find_any(s, p + stars, '*', '\n');
+      if (q == U32View::npos) q = n;
       bool close = q + stars <= n;
       for (size_t k = 0; close && k < stars; ++k) close = s[q + k] == '*';
       if (!close) {
@@ -662,7 +666,14 @@ class Title : public Checker {
   bool check(U32View value) const override {
     size_t line = 0, n = value.size();
     while (line <= n) {
-      size_t eol = end_of_line(value, line);
+      // Lines without a "<" are skipped in one scan for "<" or the next line.
+      const size_t angle = find_any(value, line, '<', '\n');
+      if (angle == U32View::npos) break;
+      if (value[angle] == '\n') {
+        line = angle + 1;
+        continue;
+      }
+      size_t eol = end_of_line(value, angle);
       U32View s = value.substr(line, eol - line);
       size_t open = s.find(U"<<");
       if (open != U32View::npos) {
@@ -753,7 +764,7 @@ class Quotation : public Checker {
 // CommaChecker: not re.search(r"\,", value).
 class NoComma : public Checker {
  public:
-  bool check(U32View value) const override { return value.find(',') == U32View::npos; }
+  bool check(U32View value) const override { return find_any(value, 0, ',') == U32View::npos; }
 };
 
 template <typename T>

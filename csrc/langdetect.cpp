@@ -536,8 +536,8 @@ bool starts_with(U32View s, size_t at, const char* ascii) {
 bool replace_urls(U32View text, U32* out) {
   size_t copied = 0;
   bool any = false;
-  for (size_t i = 0; i + 7 < text.size();) {
-    if (text[i] != 'h' || !starts_with(text, i, "http")) {
+  for (size_t i = find_any(text, 0, 'h'); i != U32View::npos && i + 7 < text.size(); i = find_any(text, i, 'h')) {
+    if (!starts_with(text, i, "http")) {
       ++i;
       continue;
     }
@@ -574,8 +574,7 @@ bool replace_mails(U32View text, U32* out) {
   size_t copied = 0;
   bool any = false;
   const size_t n = text.size();
-  for (size_t at = 0; at < n; ++at) {
-    if (text[at] != '@') continue;
+  for (size_t at = find_any(text, 0, '@'); at != U32View::npos; at = find_any(text, at + 1, '@')) {
     size_t start = at;
     while (start > copied && at - start < 64 && is_mail_char(text[start - 1])) --start;
     if (start == at) continue;

@@ -504,8 +504,7 @@ std::vector<Slice> slices_from_text(U32View text) {
   bool have_prev = false;
   Candidate prev{};
   size_t prev_slice_start = 0, prev_slice_stop = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (!is_sent_end_char(text[i])) continue;
+  for (size_t i = find_any(text, 0, '.', '?', '!'); i != U32View::npos; i = find_any(text, i + 1, '.', '?', '!')) {
     // The period-context regex: [.?!](?=(?P<after_tok>NonWord|\s+(?P<next_tok>\S+)))
     Candidate m{i, 0, U32View::npos};
     if (i + 1 < n && is_non_word_char(text[i + 1])) {

@@ -727,15 +727,10 @@ size_t LiteralSearcher::find(U32View t, size_t from) const {
     if (j == 0) {
       // Scan for a code point whose key is keys[0] without computing keys.
       const size_t nf = first.size();
-      if (nf == 1) {
-        const char32_t a = first[0];
-        while (i < n && data[i] != a) ++i;
-      } else if (nf == 2) {
-        const char32_t a = first[0], b = first[1];
-        while (i < n && data[i] != a && data[i] != b) ++i;
-      } else if (nf == 3) {  // e.g. k, K and the Kelvin sign
-        const char32_t a = first[0], b = first[1], c = first[2];
-        while (i < n && data[i] != a && data[i] != b && data[i] != c) ++i;
+      if (nf <= 4) {  // e.g. k, K and the Kelvin sign
+        i = find_any(t, i, first[0], first[std::min<size_t>(1, nf - 1)], first[std::min<size_t>(2, nf - 1)],
+                     first[nf - 1]);
+        if (i == U32View::npos) return U32View::npos;
       } else {
         while (i < n && std::find(first.begin(), first.end(), data[i]) == first.end()) ++i;
       }

@@ -33,3 +33,18 @@ def test_lower_ranges_are_pieces_of_the_whole(seed):
         n = rng.randint(0, len(text))
         assert whole.startswith(_C._py_lower_range(text, 0, n)) and len(_C._py_lower_range(text, 0, n)) >= n
         assert whole.endswith(_C._py_lower_range(text, len(text) - n, len(text)))
+
+
+def test_find_any_at_every_offset():
+    # Hits before, inside and after the four-at-a-time blocks, in the tail, and none.
+    for n in range(0, 21):
+        for hit in range(n):
+            text = "a" * hit + "\u212a" + "a" * (n - hit - 1)
+            for start in range(n + 2):
+                want = hit if start <= hit else None
+                assert _C._find_any(text, start, "\u212a") == want, (n, hit, start)
+                assert _C._find_any(text, start, "xy\u212a") == want
+        assert _C._find_any("b" * n, 0, "a") is None
+    text = "ab,cd\n\U0001f600e.f"
+    for chars in ["a", "\n", ",.", "\U0001f600", "zyx.", "fedc"]:
+        assert _C._find_any(text, 0, chars) == min((text.index(c) for c in chars if c in text), default=None)
