@@ -41,8 +41,9 @@ constexpr size_t kDenseShare = 4;           // see Model::dense_probs
 // has). N-grams of ids all below 64 (' ', a-z, A-Z and the 10 commonest other letters: 12,115
 // grams) are looked up in direct tables of 16-bit entries, one per length (64, 64^2, 64^3
 // entries; the data file lists these grams first, so their indices fit); English text after
-// normalization needs almost nothing else. The other n-grams go through a hash table keyed by
-// n << 36 | the 12-bit ids, first to last ("xyz": 3 << 36 | x << 24 | y << 12 | z).
+// normalization needs almost nothing else. Every 1-gram also has a direct entry by id; the other
+// 2- and 3-grams go through a hash table keyed by n << 36 | the 12-bit ids, first to last
+// ("xyz": 3 << 36 | x << 24 | y << 12 | z).
 constexpr int kIdBits = 12;
 constexpr uint32_t kMaxCharId = (1u << kIdBits) - 1;
 constexpr int kSmallIdBits = 6;
@@ -207,7 +208,10 @@ struct Model {
   // No gram holds id 0, so a window position holding 0 (an unknown character, or none) lands on
   // an entry that stays 0: lookups need no test for it.
   std::vector<uint16_t> small_grams[3];
-  // The other n-grams: open addressing (linear probing) on their keys, each slot holding
+  // Gram index + 1 of the 1-gram of every character id (0: none), 13 KB: the 1-grams of other
+  // scripts skip the hash table below.
+  std::vector<uint32_t> unigrams;
+  // The other 2- and 3-grams: open addressing (linear probing) on their keys, each slot holding
   // key << kGramBits | (gram index + 1), 0 when empty. A key with a 0 id (never stored) matches
   // nothing. One 8-byte slot per gram, at most 2/3 full (1 MB): with separate key and value
   // arrays twice as large, a lookup missed the cache twice, and these lookups were a third of
@@ -242,7 +246,6 @@ struct Model {
   U32 vi_base, vi_marks, vi_composed;
 
   static uint64_t hash(uint64_t key) { return (key * 0x9E3779B97F4A7C15ull) >> 32; }
-  static uint64_t key1(uint64_t c) { return uint64_t{1} << 36 | c; }
   static uint64_t key2(uint64_t b, uint64_t c) { return uint64_t{2} << 36 | b << kIdBits | c; }
   static uint64_t key3(uint64_t a, uint64_t b, uint64_t c) {
     return uint64_t{3} << 36 | a << (2 * kIdBits) | b << kIdBits | c;
@@ -257,7 +260,7 @@ struct Model {
   }
   // Gram index + 1 of the n-gram with these character ids (first to last), 0 if no profile has
   // it. `(a | b) < 64` is "both below 64".
-  uint32_t find1(uint32_t c) const { return c < kSmallIdLimit ? small_grams[0][c] : hashed(key1(c)); }
+  uint32_t find1(uint32_t c) const { return unigrams[c]; }
   uint32_t find2(uint32_t b, uint32_t c) const {
     if ((b | c) < kSmallIdLimit) return small_grams[1][b << kSmallIdBits | c];
     return hashed(key2(b, c));
@@ -399,6 +402,7 @@ Model load_model() {
 
   const size_t n_grams = in.varint(kGramMask - 1);
   for (int n = 0; n < 3; ++n) m.small_grams[n].assign(size_t{1} << ((n + 1) * kSmallIdBits), 0);
+  m.unigrams.assign(n_chars + 1, 0);
   size_t capacity = 1024;
   while (2 * capacity < 3 * n_grams) capacity *= 2;  // load factor <= 2/3
   m.hash_slots.assign(capacity, 0);
@@ -424,13 +428,12 @@ Model load_model() {
       small_index = (small_index << kSmallIdBits) | (ids[k] & (kSmallIdLimit - 1));
     }
     const uint32_t value = static_cast<uint32_t>(g + 1);
+    if (length == 1) m.unigrams[ids[0]] = value;
     if (small) {
       if (value > UINT16_MAX) in.fail("more than 65535 grams of ids below 64, or not listed first");
       m.small_grams[length - 1][small_index] = static_cast<uint16_t>(value);
-    } else {
-      const uint64_t key = length == 1   ? Model::key1(ids[0])
-                           : length == 2 ? Model::key2(ids[0], ids[1])
-                                         : Model::key3(ids[0], ids[1], ids[2]);
+    } else if (length > 1) {
+      const uint64_t key = length == 2 ? Model::key2(ids[0], ids[1]) : Model::key3(ids[0], ids[1], ids[2]);
       uint64_t slot = Model::hash(key) & m.hash_mask;
       while (m.hash_slots[slot] != 0) slot = (slot + 1) & m.hash_mask;
       m.hash_slots[slot] = key << kGramBits | value;
@@ -675,7 +678,7 @@ void extract_ngrams(const Model& m, U32View text, std::vector<uint32_t>* ngrams)
   bool last_space = true, last_upper = false;
   // Locals: the compiler reloaded these from the model on every character.
   const CharInfo* const bmp = m.bmp.data();
-  const uint16_t* const unigrams = m.small_grams[0].data();
+  const uint32_t* const unigrams = m.unigrams.data();
   const uint16_t* const bigrams = m.small_grams[1].data();
   const uint16_t* const trigrams = m.small_grams[2].data();
   for (char32_t c : text) {
