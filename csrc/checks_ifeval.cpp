@@ -477,8 +477,8 @@ class Postscript : public Checker {
       if (i + 1 < n && py_isspace(s[i]) && lower_at(i + 1) == c) return i + 2;
       return U32View::npos;
     };
-    for (size_t i = 0; i + 1 < n; ++i) {
-      if (lower_at(i) != 'p' || s[i + 1] != '.') continue;
+    for (size_t i = find_any(s, 0, 'p', 'P'); i != U32View::npos && i + 1 < n; i = find_any(s, i + 1, 'p', 'P')) {
+      if (s[i + 1] != '.') continue;
       if (kind_ == Kind::kPS) {
         size_t k = opt_ws_then(i + 2, 's');
         if (k != U32View::npos && k < n && s[k] == '.') return true;

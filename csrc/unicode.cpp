@@ -175,9 +175,16 @@ U32 py_upper(U32View s) {
   return out;
 }
 
+// ASCII is tested without the tables: english_capital and english_lowercase run these over
+// whole responses.
 bool py_isupper(U32View s) {
   bool cased = false;
   for (char32_t c : s) {
+    if (c < 128) {
+      if (c >= 'a' && c <= 'z') return false;
+      cased |= c >= 'A' && c <= 'Z';
+      continue;
+    }
     uint16_t f = uflags(c);
     if (f & (uflag::kLower | uflag::kTitle)) return false;
     if (f & uflag::kUpper) cased = true;
@@ -188,6 +195,11 @@ bool py_isupper(U32View s) {
 bool py_islower(U32View s) {
   bool cased = false;
   for (char32_t c : s) {
+    if (c < 128) {
+      if (c >= 'A' && c <= 'Z') return false;
+      cased |= c >= 'a' && c <= 'z';
+      continue;
+    }
     uint16_t f = uflags(c);
     if (f & (uflag::kUpper | uflag::kTitle)) return false;
     if (f & uflag::kLower) cased = true;

@@ -48,3 +48,13 @@ def test_find_any_at_every_offset():
     text = "ab,cd\n\U0001f600e.f"
     for chars in ["a", "\n", ",.", "\U0001f600", "zyx.", "fedc"]:
         assert _C._find_any(text, 0, chars) == min((text.index(c) for c in chars if c in text), default=None)
+
+
+def test_isupper_islower_against_python():
+    singles = [chr(c) for c in range(0, 0x3000)] + ["ǅ", "ᾈ", "\u2160", "\U0001d400"]
+    for ch in singles:
+        assert _C._py_isupper(ch) == ch.isupper() and _C._py_islower(ch) == ch.islower(), hex(ord(ch))
+    rng = random.Random(7)
+    for _ in range(3000):
+        text = "".join(rng.choice(["A", "b", "1", " ", "É", "é", "ǅ", "ß", "\u2160", "."]) for _ in range(rng.randint(0, 8)))
+        assert _C._py_isupper(text) == text.isupper() and _C._py_islower(text) == text.islower(), text
