@@ -485,7 +485,7 @@ PYBIND11_MODULE(_C, m) {
   });
   m.def("_nltk_chars_regex_version", &nltk_chars_regex_version);
 
-  // --- checker speed (partial lowercasing, scanning) ---
+  // --- checker speed (partial lowercasing, scanning, bounds) ---
   m.def("_find_any", [](py::handle s, size_t from, py::handle chars) {
     const U32 text = str_arg(s), set = str_arg(chars);
     if (set.empty() || set.size() > 4) throw py::value_error("need 1 to 4 characters");
@@ -493,6 +493,7 @@ PYBIND11_MODULE(_C, m) {
                                   set[std::min<size_t>(2, set.size() - 1)], set.back());
     return found == U32View::npos ? py::object(py::none()) : py::object(py::int_(found));
   });
+  m.def("_nltk_upper_token_bounds", [](py::handle s) { return nltk_upper_token_bounds(str_arg(s)); });
   m.def("_py_lower_range", [](py::handle s, size_t begin, size_t end) {
     const U32 text = str_arg(s);
     if (begin > end || end > text.size()) throw py::value_error("need 0 <= begin <= end <= len(s)");

@@ -7,7 +7,9 @@
 // and re's IGNORECASE equivalences (re_fold_key).
 #include "treebank.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
 
 #include "nltk_chars.h"
 #include "punkt.h"
@@ -395,7 +397,7 @@ bool re_ci_eq(char32_t c, char32_t p) {
   return re_fold_key(c) == re_fold_key(p);
 }
 
-bool re_ci_match(const U32& s, size_t at, std::u32string_view lit) {
+bool re_ci_match(U32View s, size_t at, std::u32string_view lit) {
   if (at + lit.size() > s.size()) return false;
   for (size_t k = 0; k < lit.size(); ++k)
     if (!re_ci_eq(s[at + k], lit[k])) return false;
@@ -545,6 +547,137 @@ std::vector<std::u32string> treebank_tokenize(std::u32string_view text) {
 void for_each_nltk_word_token(std::u32string_view text, const std::function<void(std::u32string_view)>& fn) {
   Tokenizer tokenizer;
   for (const auto& [start, stop] : punkt_sentence_spans(text)) tokenizer.tokenize(text.substr(start, stop - start), fn);
+}
+
+namespace {
+
+// Whether the tokenizer can cut between s[i - 1] and s[i], two word characters (re's \w): only
+// before the n of a clitic n't / N'T (ENDING_QUOTES) and between the parts of a contraction
+// (CONTRACTIONS2/3, re.IGNORECASE). Every other pass cuts next to a character that is not a
+// word character: the punctuation and quotes it pads, a \b of a contraction, whitespace. Looser
+// than the passes themselves (their other conditions are not checked), never tighter.
+bool may_cut_in_a_contraction(U32View s, size_t i);
+
+inline bool may_cut_between_word_characters(U32View s, size_t i) {
+  const char32_t x = s[i - 1], y = s[i];
+  if ((y == 'n' || y == 'N') && i + 1 < s.size() && s[i + 1] == '\'') return true;
+  // ASCII letters other than n, m, t, i, w (either case) end no contraction's first part or
+  // start no second part; the rest is tested out of line.
+  constexpr uint32_t kContractionLetters = 1u << ('n' - 'a') | 1u << ('m' - 'a') | 1u << ('t' - 'a') |
+                                           1u << ('i' - 'a') | 1u << ('w' - 'a');
+  const auto plain = [](char32_t c) {
+    const char32_t l = c | 32;
+    return c < 128 && !(l >= 'a' && l <= 'z' && (kContractionLetters >> (l - 'a') & 1));
+  };
+  if (plain(x) || plain(y)) return false;
+  return may_cut_in_a_contraction(s, i);
+}
+
+bool may_cut_in_a_contraction(U32View s, size_t i) {
+  const char32_t x = s[i - 1], y = s[i];
+  // Between word characters a contraction is cut after n, m or t (can|not, gon|na, wan|na,
+  // gim|me, lem|me, got|ta, 't|is, 't|was): n|n, m|m, t|t, t|i or t|w, ignoring case as re does.
+  // Testing that first keeps the full match off almost every position.
+  auto fold = [](char32_t c) -> char32_t {
+    if (c < 128) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+    static const char32_t kKeys[][2] = {{re_fold_key('n'), 'n'}, {re_fold_key('m'), 'm'}, {re_fold_key('t'), 't'},
+                                        {re_fold_key('i'), 'i'}, {re_fold_key('w'), 'w'}};
+    const char32_t key = re_fold_key(c);
+    for (const auto& k : kKeys)
+      if (key == k[0]) return k[1];
+    return 0;
+  };
+  const char32_t a = fold(x), b = fold(y);
+  if (!((a == 'n' && b == 'n') || (a == 'm' && b == 'm') || (a == 't' && (b == 't' || b == 'i' || b == 'w'))))
+    return false;
+  for (const Contraction& k : kContractions)
+    if (k.first.size() <= i && re_ci_match(s, i - k.first.size(), k.first) && re_ci_match(s, i, k.second))
+      return true;
+  return false;
+}
+
+// Per ASCII character: Python whitespace, re's \w, upper case, lower case; kCutBefore for the
+// letters a cut between word characters can come before (n, m, t, i, w, either case) and
+// kCutAfter for those it can come after in a contraction (n, m, t): see
+// may_cut_between_word_characters. Non-ASCII characters get both, so that they are tested.
+enum : uint8_t { kIsSpace = 1, kIsWord = 2, kIsUpper = 4, kIsLowerOrTitle = 8, kCutBefore = 16, kCutAfter = 32 };
+struct AsciiCaseClass {
+  uint8_t bits[128] = {};
+  constexpr AsciiCaseClass() {
+    for (char32_t c = 0; c < 128; ++c) {
+      const bool upper = c >= 'A' && c <= 'Z', lower = c >= 'a' && c <= 'z', digit = c >= '0' && c <= '9';
+      const bool space = c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f);
+      const char32_t l = c | 32;
+      const bool letter = upper || lower;
+      const bool before = letter && (l == 'n' || l == 'm' || l == 't' || l == 'i' || l == 'w');
+      const bool after = letter && (l == 'n' || l == 'm' || l == 't');
+      bits[c] = static_cast<uint8_t>((space ? kIsSpace : 0) | ((letter || digit || c == '_') ? kIsWord : 0) |
+                                     (upper ? kIsUpper : 0) | (lower ? kIsLowerOrTitle : 0) |
+                                     (before ? kCutBefore : 0) | (after ? kCutAfter : 0));
+    }
+  }
+};
+constexpr AsciiCaseClass kAsciiCaseClass;
+
+}  // namespace
+
+std::pair<size_t, size_t> nltk_upper_token_bounds(std::u32string_view s) {
+  // The tokens are pieces of the whitespace-separated words of `s`: Punkt's sentences are spans
+  // of it, the Treebank passes insert spaces and turn quote characters into other quote
+  // characters (uncased), and the final split removes whitespace only. A cut inside a word falls
+  // where may_cut_between_word_characters says, or next to a character that is not a word
+  // character. So, with `segments` the pieces of `s` cut at every such place:
+  // - a word w with w.isupper() leaves at least one token with isupper() (the one holding an
+  //   upper-case character of w: it has no lower- or title-case one), and tokens of different
+  //   words differ: at least `upper_words` tokens;
+  // - a token with isupper() is a union of whole segments, one of which has an upper-case
+  //   character and none a lower- or title-case one, and tokens do not overlap: at most
+  //   `upper_segments` tokens.
+  // The scan counts the upper-case segments cut next to non-word characters only, and notes the
+  // places between word characters where a contraction or clitic might be cut (a handful per
+  // text); those are tested after it. A cut splits one segment in two and so adds at most one
+  // upper-case segment: adding one per confirmed cut keeps the bound. Nothing in the scan
+  // branches on the text but that rare note (whitespace and word boundaries come every few
+  // characters; branching on them, and a call in the loop, cost ~15 cycles a character).
+  constexpr size_t kMaxNoted = 256;
+  size_t noted[kMaxNoted];
+  size_t n_noted = 0, unnoted = 0;  // places past kMaxNoted are counted as cuts
+  size_t upper_words = 0, upper_segments = 0;
+  unsigned word = 0, segment = 0;  // kIsUpper / kIsLowerOrTitle seen in the current word, segment
+  unsigned previous = kIsSpace;    // class of the previous character
+  const size_t n = s.size();
+  for (size_t i = 0; i < n; ++i) {
+    const char32_t c = s[i];
+    unsigned cls;
+    if (c < 128) {
+      cls = kAsciiCaseClass.bits[c];
+    } else {
+      const uint16_t f = uflags(c);
+      cls = ((f & uflag::kSpace) ? kIsSpace : 0) | (re_word(c) ? kIsWord : 0) | ((f & uflag::kUpper) ? kIsUpper : 0) |
+            ((f & (uflag::kLower | uflag::kTitle)) ? kIsLowerOrTitle : 0) | kCutBefore | kCutAfter;
+    }
+    const unsigned casing = cls & (kIsUpper | kIsLowerOrTitle);
+    const bool space = cls & kIsSpace;
+    const bool cut = !(cls & previous & kIsWord);
+    const bool note = !cut && (cls & kCutBefore) && ((previous & kCutAfter) || (i + 1 < n && s[i + 1] == '\''));
+    if (note) {
+      if (n_noted < kMaxNoted) {
+        noted[n_noted++] = i;
+      } else {
+        ++unnoted;
+      }
+    }
+    upper_segments += cut & (segment == kIsUpper);
+    segment = (cut ? 0 : segment) | casing;
+    upper_words += space & (word == kIsUpper);
+    word = (space ? 0 : word) | casing;
+    previous = cls;
+  }
+  upper_words += word == kIsUpper;
+  upper_segments += segment == kIsUpper;
+  for (size_t k = 0; k < n_noted; ++k) upper_segments += may_cut_between_word_characters(s, noted[k]);
+  upper_segments += unnoted;
+  return {upper_words, upper_segments};
 }
 
 std::vector<std::u32string> nltk_word_tokenize(std::u32string_view text) {

@@ -10,6 +10,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace hirfast {
@@ -22,5 +23,8 @@ std::vector<std::u32string> treebank_tokenize(std::u32string_view text);
 // The tokens of nltk_word_tokenize(text), each passed to fn as a view that is valid during the
 // call only: for callers that inspect tokens without keeping them (no allocation per token).
 void for_each_nltk_word_token(std::u32string_view text, const std::function<void(std::u32string_view)>& fn);
+// Bounds (at least, at most) on how many tokens of nltk_word_tokenize(text) satisfy
+// str.isupper(), found in one pass without tokenizing (see the reasons in treebank.cpp).
+std::pair<size_t, size_t> nltk_upper_token_bounds(std::u32string_view text);
 
 }  // namespace hirfast

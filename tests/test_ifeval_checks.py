@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import reference
-from hirfast import verify
+from hirfast import _C, verify
 from hirfast.verify import ConstraintError
 
 
@@ -155,18 +155,35 @@ def test_capital_word_frequency_between_its_bounds(text, threshold, expected):
     assert_case("change_case:capital_word_frequency", {**kw, "capital_relation": "less than"}, text, not expected)
 
 
+UPPER_TOKEN_TRAPS = [
+    "CANNOT", "I'M DON'T", "GIMME GONNA GOTTA LEMME WANNA", "'TIS 'TWAS", "D'YE MORE'N", "U.S.A. and U.K.",
+    "X/CANNOT", "AN'T", "N'T", "\"QUOTED\"", "(X)", "A-B--C", "\u24b6\u24b7", "\u01c5A", "HELLO,world", "e.g. THE END.",
+    "\u0130T IS", "\u212aANNOT", "A\u0301B", "WAN NA", "can't CAN'T Can't", "ſTIS 'TıS", "DOn't", "XYn't go",
+]
+
+
+@pytest.mark.parametrize("text", UPPER_TOKEN_TRAPS)
+def test_upper_token_bounds_hold_on_traps(text):
+    import nltk
+
+    count = sum(w.isupper() for w in nltk.word_tokenize(text))
+    at_least, at_most = _C._nltk_upper_token_bounds(text)
+    assert at_least <= count <= at_most, (text, at_least, count, at_most)
+
+
 def test_capital_word_frequency_around_its_bounds_on_real_responses(shared_data):
     import nltk
 
+    rng = random.Random(99)
     responses = [json.loads(l)["response"] for l in open(shared_data / "ifeval" / "input_response_data_qwen25_7b.jsonl", encoding="utf-8")]
+    texts = responses[:150] + [_mutate(rng, r).upper() for r in responses[150:250]]
     checked = 0
-    for text in responses[:200]:
+    for text in texts:
         if not text.strip():
             continue
         count = sum(w.isupper() for w in nltk.word_tokenize(text))  # CapitalWordFrequencyChecker's count
-        at_least = sum(w.isupper() for w in text.split())
-        at_most = sum(c.isupper() for c in text)
-        assert at_least <= count <= at_most
+        at_least, at_most = _C._nltk_upper_token_bounds(text)
+        assert at_least <= count <= at_most, text
         for n in {at_least, at_least + 1, count, count + 1, at_most, at_most + 1}:
             for rel in ("at least", "less than"):
                 want = count >= n if rel == "at least" else count < n
