@@ -4,10 +4,6 @@
 #include <algorithm>
 #include <cstdlib>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 namespace hirfast {
 namespace {
 
@@ -205,29 +201,6 @@ bool py_islower(U32View s) {
     if (f & uflag::kLower) cased = true;
   }
   return cased;
-}
-
-size_t find_any(U32View s, size_t from, char32_t a, char32_t b, char32_t c, char32_t d) {
-  const size_t n = s.size();
-  const char32_t* data = s.data();
-  size_t i = from;
-#if defined(__SSE2__)
-  const __m128i va = _mm_set1_epi32(static_cast<int>(a)), vb = _mm_set1_epi32(static_cast<int>(b));
-  const __m128i vc = _mm_set1_epi32(static_cast<int>(c)), vd = _mm_set1_epi32(static_cast<int>(d));
-  auto hits = [&](const char32_t* p) {
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m128i eq = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi32(x, va), _mm_cmpeq_epi32(x, vb)),
-                                    _mm_or_si128(_mm_cmpeq_epi32(x, vc), _mm_cmpeq_epi32(x, vd)));
-    return _mm_movemask_ps(_mm_castsi128_ps(eq));
-  };
-  for (; i + 8 <= n; i += 8) {
-    const int lo = hits(data + i), hi = hits(data + i + 4);
-    if (lo | hi) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(lo | hi << 4)));
-  }
-#endif
-  for (; i < n; ++i)
-    if (data[i] == a || data[i] == b || data[i] == c || data[i] == d) return i;
-  return U32View::npos;
 }
 
 U32View py_lstrip(U32View s) {
