@@ -359,6 +359,43 @@ struct BuiltConstraint {
   }
 };
 
+// Pairs [front, back) of one thread's range, both in one atomic word so that the owner taking
+// from the front and another thread taking from the back never take the same pair.
+class PairRange {
+ public:
+  void reset(size_t front, size_t back) { span_.store(pack(front, back)); }
+  size_t left() const {
+    const uint64_t v = span_.load(std::memory_order_relaxed);
+    return static_cast<size_t>(back_of(v) - front_of(v));
+  }
+  bool take_front(size_t* k) {
+    uint64_t v = span_.load(std::memory_order_relaxed);
+    while (front_of(v) < back_of(v)) {
+      if (span_.compare_exchange_weak(v, pack(front_of(v) + 1, back_of(v)))) {
+        *k = front_of(v);
+        return true;
+      }
+    }
+    return false;
+  }
+  bool take_back(size_t* k) {
+    uint64_t v = span_.load(std::memory_order_relaxed);
+    while (front_of(v) < back_of(v)) {
+      if (span_.compare_exchange_weak(v, pack(front_of(v), back_of(v) - 1))) {
+        *k = back_of(v) - 1;
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  static uint64_t pack(size_t front, size_t back) { return static_cast<uint64_t>(front) << 32 | back; }
+  static uint32_t front_of(uint64_t v) { return static_cast<uint32_t>(v >> 32); }
+  static uint32_t back_of(uint64_t v) { return static_cast<uint32_t>(v); }
+  std::atomic<uint64_t> span_{0};
+};
+
 }  // namespace
 
 U32 TextRef::widen() const {
@@ -432,25 +469,34 @@ bool check_batch(const std::vector<BatchRow>& rows, const std::vector<BatchConst
     WideText wide;
     for (size_t k = 0; k < n_pairs; ++k) run_pair(k, wide);
   } else {
-    // Pairs are handed out from a shared counter in chunks of a quarter of what is left per
-    // thread, down to one pair: early chunks keep each thread on a run of pairs of one id (its
-    // tables stay in that core's cache), the last ones leave no thread waiting long for another.
-    // Two threads on the IFEval batch: 3.95 ms with one pair at a time, 3.75 with these chunks.
-    std::atomic<size_t> next{0};
-    auto worker = [&] {
+    // Each thread owns a contiguous range of the (id-ordered) pairs and works through it from
+    // the front, so each core keeps the tables of its own ids in cache; a thread whose range is
+    // done takes pairs one at a time from the back of the range with the most left. Two threads
+    // on the IFEval batch: 3.95 ms handing out one pair at a time from a shared counter, 3.63 with
+    // shrinking chunks from it, 3.50 with ranges.
+    std::vector<PairRange> ranges(static_cast<size_t>(threads));
+    for (size_t t = 0; t < ranges.size(); ++t)
+      ranges[t].reset(n_pairs * t / ranges.size(), n_pairs * (t + 1) / ranges.size());
+    auto worker = [&](size_t own) {
       WideText wide;
+      size_t k;
+      while (ranges[own].take_front(&k)) run_pair(k, wide);
       while (true) {
-        const size_t seen = next.load(std::memory_order_relaxed);
-        if (seen >= n_pairs) break;
-        const size_t chunk = std::max<size_t>(1, (n_pairs - seen) / (4 * static_cast<size_t>(threads)));
-        const size_t start = next.fetch_add(chunk);
-        if (start >= n_pairs) break;
-        for (size_t k = start, end = std::min(n_pairs, start + chunk); k < end; ++k) run_pair(k, wide);
+        size_t victim = own, most = 0;
+        for (size_t t = 0; t < ranges.size(); ++t) {
+          const size_t left = ranges[t].left();
+          if (left > most) {
+            most = left;
+            victim = t;
+          }
+        }
+        if (most == 0) break;
+        if (ranges[victim].take_back(&k)) run_pair(k, wide);
       }
     };
     std::vector<std::thread> pool;
-    for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
-    worker();
+    for (int t = 1; t < threads; ++t) pool.emplace_back(worker, static_cast<size_t>(t));
+    worker(0);
     for (auto& t : pool) t.join();
   }
   for (size_t r = 0; r < n; ++r) {
