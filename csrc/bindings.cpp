@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -159,30 +160,115 @@ Kwargs to_kwargs(PyObject* o, size_t row, size_t j) {
   return out;
 }
 
-// Constraints of a batch that are the same objects share one BatchConstraint (see engine.h):
-// the key is the kwargs object, the id object and the prompt object (nullptr for none), all of
-// them alive for the whole call. Open addressing in one array sized for the whole batch: a node
-// allocated per constraint (std::unordered_map) was a third of the conversion.
+// Content of a kwargs value, for sharing the checker of constraints whose kwargs are equal but
+// separate objects (the rows of two response files for the same prompts, or an RL batch whose
+// m copies of a prompt's kwargs were built apart). Exact builtin types only (str, int, float,
+// bool, None, lists and tuples of them, dicts at the top), compared type for type: 1, 1.0 and
+// True are different kwargs to the engine. No Python code runs: hashes of str are cached by
+// CPython, comparisons of these types are C. false: some value is of another type (no sharing).
+constexpr int kMaxContentDepth = 4;
+
+size_t mix(size_t h, size_t v) { return (h ^ v) * 0x9E3779B97F4A7C15ull + (h >> 29); }
+
+bool content_hash(PyObject* o, int depth, size_t* out) {
+  const auto type_tag = reinterpret_cast<uintptr_t>(Py_TYPE(o));
+  if (o == Py_None || o == Py_True || o == Py_False) {
+    *out = reinterpret_cast<uintptr_t>(o);
+  } else if (PyUnicode_CheckExact(o) || PyLong_CheckExact(o)) {
+    const Py_hash_t h = PyObject_Hash(o);
+    if (h == -1) {
+      PyErr_Clear();
+      return false;
+    }
+    *out = mix(type_tag, static_cast<size_t>(h));
+  } else if (PyFloat_CheckExact(o)) {
+    const double d = PyFloat_AS_DOUBLE(o);
+    uint64_t bits;
+    std::memcpy(&bits, &d, sizeof bits);
+    *out = mix(type_tag, bits);
+  } else if ((PyList_CheckExact(o) || PyTuple_CheckExact(o)) && depth < kMaxContentDepth) {
+    const Items items = items_of(o);
+    size_t h = mix(type_tag, items.size);
+    for (size_t k = 0; k < items.size; ++k) {
+      size_t item;
+      if (!content_hash(items.items[k], depth + 1, &item)) return false;
+      h = mix(h, item);
+    }
+    *out = h;
+  } else if (PyDict_CheckExact(o) && depth == 0) {
+    size_t h = 0;  // a sum: equal dicts may list their items in different orders
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(o, &pos, &key, &value)) {
+      size_t k, v;
+      if (!PyUnicode_CheckExact(key) || !content_hash(key, 1, &k) || !content_hash(value, 1, &v)) return false;
+      h += mix(k, v);
+    }
+    *out = mix(type_tag, h);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// a and b were both hashed by content_hash.
+bool same_content(PyObject* a, PyObject* b) {
+  if (a == b) return true;
+  if (Py_TYPE(a) != Py_TYPE(b)) return false;
+  if (PyUnicode_CheckExact(a)) return PyUnicode_Compare(a, b) == 0;
+  if (PyLong_CheckExact(a)) return PyObject_RichCompareBool(a, b, Py_EQ) == 1;
+  if (PyFloat_CheckExact(a)) {
+    const double x = PyFloat_AS_DOUBLE(a), y = PyFloat_AS_DOUBLE(b);
+    return std::memcmp(&x, &y, sizeof x) == 0;
+  }
+  if (PyList_CheckExact(a) || PyTuple_CheckExact(a)) {
+    const Items x = items_of(a), y = items_of(b);
+    if (x.size != y.size) return false;
+    for (size_t k = 0; k < x.size; ++k)
+      if (!same_content(x.items[k], y.items[k])) return false;
+    return true;
+  }
+  if (PyDict_CheckExact(a)) {
+    if (PyDict_GET_SIZE(a) != PyDict_GET_SIZE(b)) return false;
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(a, &pos, &key, &value)) {
+      PyObject* other = PyDict_GetItemWithError(b, key);  // str keys: no Python code runs
+      if (!other) {
+        PyErr_Clear();
+        return false;
+      }
+      if (!same_content(value, other)) return false;
+    }
+    return true;
+  }
+  return false;  // None, True, False: identity, tested above
+}
+
+// Constraints of a batch share one BatchConstraint (see engine.h) when they pass the same
+// kwargs, id and prompt objects, or equal ones by content (above; the id and prompt as str
+// equal, the prompt absent from both or equal). Every object is alive for the whole call. Open
+// addressing in arrays sized for the whole batch: a node allocated per constraint
+// (std::unordered_map) was a third of the conversion.
 class ConstraintIndex {
  public:
   explicit ConstraintIndex(size_t constraints) {
     size_t capacity = 16;
     while (capacity < 2 * constraints) capacity *= 2;
-    slots_.resize(capacity);
+    by_object_.resize(capacity);
+    by_content_.resize(capacity);
     mask_ = capacity - 1;
   }
-  // The index stored for the key, or (when there is none) `fresh`, which is stored.
+  // The index of the constraint these objects share, or (when there is none) `fresh`, which
+  // is recorded for them.
   uint32_t find_or_add(PyObject* kwargs, PyObject* id, PyObject* prompt, uint32_t fresh) {
     const auto bits = [](PyObject* p) { return static_cast<size_t>(reinterpret_cast<uintptr_t>(p)); };
-    size_t h = (bits(kwargs) * 0x9E3779B97F4A7C15ull) ^ (bits(id) * 0xC2B2AE3D27D4EB4Full) ^ bits(prompt);
-    for (size_t i = (h ^ (h >> 29)) & mask_;; i = (i + 1) & mask_) {
-      Slot& s = slots_[i];
-      if (!s.kwargs) {
-        s = Slot{kwargs, id, prompt, fresh};
-        return fresh;
-      }
-      if (s.kwargs == kwargs && s.id == id && s.prompt == prompt) return s.index;
-    }
+    const size_t h = mix(mix(bits(kwargs), bits(id)), bits(prompt));
+    Slot* s = &by_object_[h & mask_];
+    for (size_t i = h & mask_; s->kwargs; i = (i + 1) & mask_, s = &by_object_[i])
+      if (s->kwargs == kwargs && s->id == id && s->prompt == prompt) return s->index;
+    *s = Slot{kwargs, id, prompt, 0, find_or_add_content(kwargs, id, prompt, fresh)};
+    return s->index;
   }
 
  private:
@@ -190,9 +276,27 @@ class ConstraintIndex {
     PyObject* kwargs = nullptr;  // never null for a used slot: None is an object too
     PyObject* id = nullptr;
     PyObject* prompt = nullptr;
+    size_t hash = 0;  // by_content_ only
     uint32_t index = 0;
   };
-  std::vector<Slot> slots_;
+
+  uint32_t find_or_add_content(PyObject* kwargs, PyObject* id, PyObject* prompt, uint32_t fresh) {
+    size_t h_kwargs, h_id, h_prompt = 0;
+    if (!content_hash(kwargs, 0, &h_kwargs) || !content_hash(id, 0, &h_id)) return fresh;
+    if (prompt && !(PyUnicode_CheckExact(prompt) && content_hash(prompt, 0, &h_prompt))) return fresh;
+    const size_t h = mix(mix(h_kwargs, h_id), h_prompt) | 1;  // never 0: 0 marks an empty slot
+    size_t i = h & mask_;
+    for (; by_content_[i].hash; i = (i + 1) & mask_) {
+      const Slot& s = by_content_[i];
+      if (s.hash == h && same_content(s.id, id) && (s.prompt == prompt || (s.prompt && prompt && same_content(s.prompt, prompt))) &&
+          same_content(s.kwargs, kwargs))
+        return s.index;
+    }
+    by_content_[i] = Slot{kwargs, id, prompt, h, fresh};
+    return fresh;
+  }
+
+  std::vector<Slot> by_object_, by_content_;
   size_t mask_ = 0;
 };
 

@@ -80,11 +80,30 @@ def test_rows_sharing_constraint_objects_get_the_same_verdicts(shared_data, thre
             shared_kwargs.append(row.kwargs)
             shared_prompts.append(row.prompt)
             batch_responses.append(response)
+    # Equal copies share by content; dicts of a subclass share nothing (only exact builtin types
+    # are compared by content), which gives the baseline.
     copied_kwargs = json.loads(json.dumps(shared_kwargs))
     copied_ids = json.loads(json.dumps(shared_ids))
+    unshared_kwargs = [[_Kwargs(k) for k in row] for row in copied_kwargs]
     for loose in (False, True):
-        shared = verify.check(batch_responses, shared_ids, shared_kwargs, shared_prompts, loose=loose,
-                              num_threads=threads)
-        separate = verify.check(batch_responses, copied_ids, copied_kwargs, list(map(str, shared_prompts)),
+        separate = verify.check(batch_responses, copied_ids, unshared_kwargs, list(map(str, shared_prompts)),
                                 loose=loose, num_threads=1)
-        assert shared == separate
+        assert verify.check(batch_responses, shared_ids, shared_kwargs, shared_prompts, loose=loose,
+                            num_threads=threads) == separate
+        assert verify.check(batch_responses, copied_ids, copied_kwargs, list(map(str, shared_prompts)),
+                            loose=loose, num_threads=threads) == separate
+
+
+class _Kwargs(dict):
+    """A dict the engine reads as kwargs but never shares by content."""
+
+
+def test_kwargs_equal_in_python_but_not_in_type_are_not_shared():
+    # 1 == True in Python, but an integer kwarg given as a bool is an error.
+    ids = [["length_constraints:number_words"]] * 2
+    with pytest.raises(verify.ConstraintError) as e:
+        verify.check(["one two", "one two"], ids, [[{"num_words": 1, "relation": "at least"}],
+                                                   [{"num_words": True, "relation": "at least"}]])
+    assert e.value.row == 1
+    assert verify.check(["one two"] * 2, ids, [[{"num_words": 2, "relation": "at least"}],
+                                               [{"num_words": 2.0, "relation": "at least"}]]) == [[True], [True]]
