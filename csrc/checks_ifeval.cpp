@@ -32,7 +32,7 @@ namespace {
 enum class Relation { kLessThan, kAtLeast };
 
 Relation read_relation(ArgReader& args, const char* name) {
-  return args.get_choice(name, {"less than", "at least"}) == "less than" ? Relation::kLessThan
+  return args.get_choice_index(name, {"less than", "at least"}) == 0 ? Relation::kLessThan
                                                                           : Relation::kAtLeast;
 }
 

@@ -16,16 +16,16 @@ namespace hirfast {
 // ArgReader
 
 ArgReader::ArgReader(std::string_view instruction_id, const Kwargs& kwargs)
-    : id_(instruction_id), kwargs_(kwargs), used_(kwargs.size(), false) {
+    : id_(instruction_id), kwargs_(kwargs), used_rest_(kwargs.size() > 64 ? kwargs.size() - 64 : 0, false) {
   // Null values are dropped, as the reference's evaluation drops them before building.
   for (size_t k = 0; k < kwargs_.size(); ++k)
-    if (kwargs_[k].second.type == Value::Type::kNull) used_[k] = true;
+    if (kwargs_[k].second.type == Value::Type::kNull) mark_used(k);
 }
 
 const Value* ArgReader::find(const char* name) {
   for (size_t k = 0; k < kwargs_.size(); ++k) {
     if (kwargs_[k].first == name && kwargs_[k].second.type != Value::Type::kNull) {
-      used_[k] = true;
+      mark_used(k);
       return &kwargs_[k].second;
     }
   }
@@ -131,6 +131,25 @@ std::vector<U32> ArgReader::get_str_list(const char* name) {
   return out;
 }
 
+size_t ArgReader::get_choice_index(const char* name, std::initializer_list<const char*> choices) {
+  const Value* v = find(name);
+  if (!v) fail(name, "missing (a string is required)");
+  if (v->type != Value::Type::kStr) fail(name, "expected a string, got " + describe(*v));
+  size_t index = 0;
+  for (const char* c : choices) {
+    const size_t n = std::char_traits<char>::length(c);
+    if (v->s.size() == n && std::equal(v->s.begin(), v->s.end(), c, [](char32_t a, char b) {
+          return a == static_cast<unsigned char>(b);
+        }))
+      return index;
+    ++index;
+  }
+  std::string msg = "must be one of";
+  index = 0;
+  for (const char* c : choices) msg += std::string(index++ ? ", '" : " '") + c + "'";
+  fail(name, msg + "; got '" + encode_utf8(v->s) + "'");
+}
+
 std::string ArgReader::get_choice(const char* name, const std::vector<std::string>& choices) {
   U32 s = get_str(name);
   std::string u = encode_utf8(s);
@@ -143,7 +162,7 @@ std::string ArgReader::get_choice(const char* name, const std::vector<std::strin
 
 void ArgReader::finish() const {
   for (size_t k = 0; k < kwargs_.size(); ++k) {
-    if (!used_[k])
+    if (!used(k))
       throw InputError("kwargs." + kwargs_[k].first,
                        "unexpected kwarg '" + kwargs_[k].first + "' for '" + std::string(id_) + "'");
   }

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -67,6 +68,9 @@ class ArgReader {
   std::vector<U32> get_str_list(const char* name);
   // A string from a fixed set of choices.
   std::string get_choice(const char* name, const std::vector<std::string>& choices);
+  // The same, as the position of the choice (no allocation: every constraint with a relation
+  // reads one).
+  size_t get_choice_index(const char* name, std::initializer_list<const char*> choices);
   // Optional variants: return false (and leave *out alone) if absent.
   bool opt_int(const char* name, int64_t* out, int64_t min_value = INT64_MIN);
   bool opt_str(const char* name, U32* out);
@@ -76,9 +80,19 @@ class ArgReader {
 
  private:
   const Value* find(const char* name);
+  void mark_used(size_t k) {
+    if (k < 64) {
+      used_first_ |= uint64_t{1} << k;
+    } else {
+      used_rest_[k - 64] = true;
+    }
+  }
+  bool used(size_t k) const { return k < 64 ? (used_first_ >> k) & 1 : used_rest_[k - 64]; }
   std::string_view id_;  // outlives the reader
   const Kwargs& kwargs_;
-  std::vector<bool> used_;
+  // Which kwargs a getter asked for: a word for the first 64 (no allocation per constraint built).
+  uint64_t used_first_ = 0;
+  std::vector<bool> used_rest_;
 };
 
 // A borrowed buffer of code points stored with `width` bytes each (1, 2 or 4: the layouts of

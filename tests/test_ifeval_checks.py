@@ -461,6 +461,16 @@ def test_backreference_is_refused_with_a_reason():
     assert "refused" in e.reason
 
 
+def test_many_kwargs_are_tracked_past_sixty_four():
+    nulls = {f"unused_{k}": None for k in range(70)}
+    kw = {**nulls, "num_words": 2, "relation": "at least"}
+    assert verify.check(["one two"], [["length_constraints:number_words"]], [[kw]]) == [[True]]
+    e = error_of(["one two"], [["length_constraints:number_words"]], [[{**kw, "surprise": 1}]])
+    assert e.field == "kwargs.surprise"
+    e = error_of(["one two"], [["length_constraints:number_words"]], [[{**kw, "relation": "more"}]])
+    assert e.field == "kwargs.relation" and "'less than', 'at least'" in e.reason
+
+
 def test_ifbench_style_kwargs_are_accepted():
     kw = {"num_words": 2.0, "relation": "at least", "keywords": None, "letter": None}
     assert verify.check(["one two"], [["length_constraints:number_words"]], [[kw]]) == [[True]]
