@@ -332,7 +332,15 @@ py::tuple check_batch_py(py::handle responses, py::handle instruction_ids, py::h
   keep.reserve(2 * n + n_constraints);
   std::vector<U32> owned;  // responses and prompts given as UTF-8 bytes, decoded
   owned.reserve(2 * n);
+  // With several threads, the first half of the rows is handed to the engine as soon as it is
+  // converted, and the other threads check it while this one converts the rest (conversion holds
+  // the GIL and is serial: 0.36 ms of a 3.3 ms batch of the IFEval files on 2 threads; halves
+  // gained ~0.05 ms there, quarters nothing: each chunk is grouped by id on its own). Declared
+  // after the storage it reads, so that it stops before that storage goes.
+  BatchRun run(rows, constraints, n_constraints, loose, num_threads);
+  const size_t chunk_rows = num_threads > 1 ? std::max<size_t>(16, (n + 1) / 2) : n + 1;
   for (size_t r = 0; r < n; ++r) {
+    if (r > 0 && r % chunk_rows == 0) run.publish(r);
     BatchRow& row = rows[r];
     PyObject* rs = resp.items[r];
     row.response = text_arg(rs, r, "response", &owned);
@@ -382,7 +390,7 @@ py::tuple check_batch_py(py::handle responses, py::handle instruction_ids, py::h
   bool ok;
   {
     py::gil_scoped_release release;
-    ok = check_batch(rows, constraints, loose, num_threads, &verdicts, &err);
+    ok = run.finish(&verdicts, &err);
   }
   if (!ok) {
     py::dict e;

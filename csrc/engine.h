@@ -7,14 +7,19 @@
 // reference counts an exception inside a check).
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "unicode.h"
@@ -201,10 +206,59 @@ struct BatchError {
   std::string field;
   std::string message;
 };
-// Checks every row; the verdict of constraint j of row r is (*verdicts)[offset + j], where offset
-// is the number of constraints of the rows before r. Rows are spread over `num_threads` threads.
-// Returns false and fills *error (the first bad row in row order) when a constraint cannot be
-// built; then `verdicts` is unspecified.
+namespace batch_detail {
+class WideText;
+struct BuiltConstraint;
+class PairRange;
+}  // namespace batch_detail
+
+// Checks a batch on `num_threads` threads while the caller is still filling it in: the caller
+// sizes `rows` for the whole batch, reserves `constraints` for all of its constraints (the vector
+// must not move), fills rows in order and calls publish(r) once rows [0, r) and the constraints
+// they name are complete; the pairs of published rows are checked at once on the other threads
+// (converting a batch from Python is serial: this overlaps it with checking). finish() publishes
+// what is left, checks on the calling thread too and joins. Destroying a run that was not
+// finished (the caller failed) stops its threads and joins them.
+class BatchRun {
+ public:
+  BatchRun(const std::vector<BatchRow>& rows, const std::vector<BatchConstraint>& constraints, size_t n_pairs,
+           bool loose, int num_threads);
+  ~BatchRun();
+  BatchRun(const BatchRun&) = delete;
+  BatchRun& operator=(const BatchRun&) = delete;
+  void publish(size_t rows_ready);
+  // The verdict of constraint j of row r is (*verdicts)[offset + j], where offset is the number
+  // of constraints of the rows before r. Returns false and fills *error (the first bad row in
+  // row order) when a constraint cannot be built; then `verdicts` is unspecified.
+  bool finish(std::vector<uint8_t>* verdicts, BatchError* error);
+
+ private:
+  struct Chunk;
+  void run_pair(Chunk& chunk, size_t k, batch_detail::WideText& wide);
+  void work(size_t own);
+
+  const std::vector<BatchRow>& rows_;
+  const std::vector<BatchConstraint>& constraints_;
+  const bool loose_;
+  const size_t threads_;
+  std::vector<size_t> offset_;  // offset_[r]: the verdict index of row r's first constraint
+  std::unique_ptr<batch_detail::BuiltConstraint[]> built_;
+  std::vector<const CheckerSpec*> spec_of_;
+  std::vector<uint32_t> group_of_;  // registry position of each constraint's id
+  std::unique_ptr<Chunk[]> chunks_;  // one per publish at most
+  std::atomic<size_t> n_chunks_{0};
+  size_t rows_published_ = 0, constraints_seen_ = 0;
+  std::vector<uint8_t> verdicts_;
+  std::vector<uint8_t> pair_failed_;
+  std::mutex engine_errors_mu_;
+  std::vector<std::pair<size_t, std::string>> engine_errors_;  // (pair, message) of failed checks
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_publishing_ = false, stop_ = false;
+  std::vector<std::thread> pool_;
+};
+
+// The whole batch at once (a BatchRun finished right away).
 bool check_batch(const std::vector<BatchRow>& rows, const std::vector<BatchConstraint>& constraints, bool loose,
                  int num_threads, std::vector<uint8_t>* verdicts, BatchError* error);
 

@@ -509,6 +509,22 @@ def test_argument_errors_name_the_row():
         verify.check("a", [["punctuation:no_comma"]], [[{}]])
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_a_bad_row_after_checking_began_is_reported(threads):
+    # With several threads the first rows are being checked while the rest are converted; a row
+    # that cannot be converted still raises, naming it, after those threads stop.
+    text = "Hello there. " * 200
+    responses = [text] * 100
+    responses[80] = 3
+    ids = [["change_case:english_lowercase", "length_constraints:number_sentences"]] * 100
+    kw = [[{}, {"num_sentences": 5, "relation": "at least"}]] * 100
+    for _ in range(3):
+        with pytest.raises(ValueError, match="row 80"):
+            verify.check(responses, ids, kw, num_threads=threads)
+    responses[80] = text
+    assert verify.check(responses, ids, kw, num_threads=threads) == [[False, True]] * 100
+
+
 def test_lone_surrogates_in_a_response_are_checked_not_rejected():
     assert verify.check(["ok \ud800 fine"], [["punctuation:no_comma"]], [[{}]]) == [[True]]
 
