@@ -213,16 +213,22 @@ def _make_task(key, instruction, query, ids, kwargs, texts, source) -> Task:
 
 
 def _split_query(instruction: str, texts: Sequence[str]) -> tuple[str, str] | None:
-    """(query, style) such that ``render(query, texts, style=style) == instruction``, if any."""
+    """(query, style) such that ``render(query, texts, style=style) == instruction``, if any.
+
+    Styles can be ambiguous ("q\\n\\nC" is also "q\\n" + "\\n" + "C", and a "rules" list also
+    reads as a query ending in "1." followed by one sentence): the shortest query wins, the one
+    that gives the most text to the constraints.
+    """
     marker = "\x00"  # not in any text: renders the query slot so the rest can be matched
+    found = []
     for style, fn in RENDER_STYLES.items():
         head, _, tail = fn(marker, list(texts)).partition(marker)
         if instruction.startswith(head) and instruction.endswith(tail) \
                 and len(instruction) > len(head) + len(tail):
             q = instruction[len(head):len(instruction) - len(tail)]
             if q.strip() and render(q, texts, style=style) == instruction:
-                return q, style
-    return None
+                found.append((q, style))
+    return min(found, key=lambda f: len(f[0]), default=None)
 
 
 def _describe_all(ids, kwargs) -> list[str] | None:
