@@ -118,11 +118,11 @@ std::vector<U32> read_param_lines(const std::string& name) {
   const std::string path = asset_path("nltk/tokenizers/punkt_tab/english/" + name);
   std::ifstream file(path, std::ios::binary);
   std::stringstream bytes;
-  if (!(bytes << file.rdbuf())) throw std::runtime_error("hirfast: cannot read " + path);
+  if (!(bytes << file.rdbuf())) throw AssetError("hirfast: cannot read " + path);
   U32 text;
   size_t bad = 0;
   if (!decode_utf8(bytes.str(), &text, &bad))
-    throw std::runtime_error("hirfast: " + path + " is not valid UTF-8 (bad byte at offset " + std::to_string(bad) + ")");
+    throw AssetError("hirfast: " + path + " is not valid UTF-8 (bad byte at offset " + std::to_string(bad) + ")");
   std::vector<U32> lines;
   U32 line;
   for (size_t i = 0; i < text.size(); ++i) {
@@ -144,12 +144,12 @@ int parse_count(U32View field, size_t line_no) {
   int value = 0;
   for (char32_t c : field) {
     if (c < '0' || c > '9' || value > 100000000)
-      throw std::runtime_error("hirfast: ortho_context.tab line " + std::to_string(line_no) +
+      throw AssetError("hirfast: ortho_context.tab line " + std::to_string(line_no) +
                                ": expected a count, got \"" + encode_utf8(field) + "\"");
     value = value * 10 + static_cast<int>(c - '0');
   }
   if (field.empty())
-    throw std::runtime_error("hirfast: ortho_context.tab line " + std::to_string(line_no) + ": empty count");
+    throw AssetError("hirfast: ortho_context.tab line " + std::to_string(line_no) + ": empty count");
   return value;
 }
 
@@ -179,7 +179,7 @@ PunktParams load_params() {
     ++line_no;
     const std::vector<U32View> fields = py_split(line, U"\t");
     if (fields.size() != 2)
-      throw std::runtime_error("hirfast: ortho_context.tab line " + std::to_string(line_no) + ": expected two tab-separated fields");
+      throw AssetError("hirfast: ortho_context.tab line " + std::to_string(line_no) + ": expected two tab-separated fields");
     entries.emplace_back(U32(fields[0]), parse_count(fields[1], line_no));
   }
   p.ortho_context.build(entries);
