@@ -34,7 +34,8 @@ from typing import Sequence
 from .constraints import (RENDER_STYLES, Constraint, ConstraintSpecError, Task, describe,
                           normalize_kwargs, render)
 
-__all__ = ["DataError", "LoadReport", "load_tasks", "parse_row", "TaskSampler", "Task", "Constraint"]
+__all__ = ["DataError", "LoadReport", "load_tasks", "parse_row", "write_tasks", "TaskSampler",
+           "Task", "Constraint"]
 
 log = logging.getLogger("hirfast.data")
 
@@ -298,6 +299,18 @@ def _texts(texts, n, where, name) -> list[str] | None:
             isinstance(t, str) and t.strip() for t in texts):
         raise DataError(where, name, f"expected {n} non-empty strings (one per constraint)")
     return list(texts)
+
+
+def write_tasks(path: str, tasks: Sequence[Task]) -> None:
+    """Write tasks as IFEval-style rows with ``query`` and ``texts`` (read back by
+    :func:`load_tasks` as the same, rewritable tasks)."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for t in tasks:
+            row = {"key": t.key, "prompt": t.instruction(), "instruction_id_list": t.instruction_ids,
+                   "kwargs": t.kwargs}
+            if t.rewritable:
+                row.update(query=t.query, texts=[c.text for c in t.constraints])
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 class TaskSampler:

@@ -103,6 +103,7 @@ def _run_arm(job: dict) -> dict:
     from .trainer import HiRTrainer
 
     torch.set_num_threads(1)
+    _quiet_transformers()
     s: DemoSettings = job["settings"]
     model = AutoModelForCausalLM.from_pretrained(job["warm"])
     tokenizer = AutoTokenizer.from_pretrained(job["warm"])
@@ -121,6 +122,13 @@ def _run_arm(job: dict) -> dict:
         if "eval_ila" in m:
             curve.append([m["rollouts"], m["eval_ila"], m["eval_cla"]])
     return {"arm": job["arm"], "seed": job["seed"], "curve": curve}
+
+
+def _quiet_transformers() -> None:
+    # Loading and saving a 0.2 MB model should not draw progress bars.
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
 
 def _run_jobs(jobs: list[dict], workers: int) -> list[dict]:
@@ -225,9 +233,11 @@ def run_demo(out: str, seeds: list[int], settings: DemoSettings = FULL, *, worke
              log=print) -> dict:
     """Run the whole demo into ``out``; return the summary (also written to summary.json)."""
     from . import verify
+    from .data import write_tasks
     from .demo_model import DEMO_IDS
 
     t0 = time.time()
+    _quiet_transformers()
     known = set(verify.instruction_ids())
     ids = [i for i in DEMO_IDS if i in known]
     missing = [i for i in DEMO_IDS if i not in known]
@@ -238,6 +248,8 @@ def run_demo(out: str, seeds: list[int], settings: DemoSettings = FULL, *, worke
         log(f"note: the checker lacks {missing}; the demo uses the other {len(ids)} ids")
     os.makedirs(out, exist_ok=True)
     train, heldout, warm = _world(settings, ids)
+    write_tasks(os.path.join(out, "train_tasks.jsonl"), train)
+    write_tasks(os.path.join(out, "heldout_tasks.jsonl"), heldout)
     log(f"hirfast demo: {len(ids)} IFEval constraint types, tasks of 3-5 constraints; "
         f"{len(train)} training tasks, {len(heldout)} held-out tasks")
     info = _warm_start(settings, out, train, heldout, warm)

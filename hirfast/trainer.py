@@ -24,8 +24,10 @@ never leaves a half-written checkpoint; ``resume: true`` continues from the late
 sampling is seeded from ``(seed, step)``, so on the CPU a resumed run's metrics equal an
 uninterrupted run's.
 
-Parts built in parallel are reached through one adapter function each (section "Adapters"
-below); where a part has not landed, the adapter holds a plain PyTorch stand-in.
+The parts: ``hirfast.rollout.generate`` samples (one prefill per prompt, log-probs recorded),
+``hirfast.verify.check`` checks, ``hirfast.packing`` packs originals and replays into
+padding-free micro-batches (shared prompts computed once) and ``hirfast.ops.policy_loss`` computes
+the loss from the final hidden states without materializing the logits.
 """
 from __future__ import annotations
 
@@ -50,10 +52,12 @@ from .advantages import compute_advantages
 from .config import TrainConfig, add_config_arguments, config_from_args
 from .constraints import Task, generate_tasks
 from .data import TaskSampler, load_tasks
-from .ops import linear_logprobs, policy_loss
+from .ops import policy_loss
+from .packing import ModelFlops, lm_head_weight, pack, response_hidden, score
+from .rollout import generate
 from .replay import build_replays, integrity, jaccard_diversity, replay_lambda
 
-__all__ = ["HiRTrainer", "add_arguments", "main", "Completion"]
+__all__ = ["HiRTrainer", "add_arguments", "main", "latest_checkpoint"]
 
 log = logging.getLogger("hirfast.trainer")
 
@@ -62,119 +66,6 @@ log = logging.getLogger("hirfast.trainer")
 IMPORTANCE_CAP = 2.0
 CHECKPOINT_DIR = "checkpoints"
 STATE_FILE = "trainer_state.pt"
-
-
-# ---------------------------------------------------------------------------------------------
-# Adapters to the parts built in parallel. Each is the one place the trainer reaches its part.
-
-@dataclass
-class Completion:
-    """One sampled response: its token ids (the stop token included when it stopped), the fp32
-    log-prob of each under the distribution it was sampled from, and ``"stop"`` or ``"length"``."""
-
-    token_ids: list[int]
-    logprobs: torch.Tensor
-    finish_reason: str
-
-
-@torch.no_grad()
-def rollout_generate(model, prompts: list[list[int]], *, n: int, max_new_tokens: int,
-                     temperature: float, top_p: float, top_k: int, stop_token_ids: list[int],
-                     pad_token_id: int, seed: int) -> list[list[Completion]]:
-    """n completions per prompt. Stand-in for ``hirfast.rollout.generate`` (issue 6): Hugging
-    Face ``generate`` (one prefill per sample), then the sampled tokens' log-probs from one
-    forward at ``temperature`` (exact for top_p = 1 and top_k = 0)."""
-    device = next(model.parameters()).device
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), pad_token_id, dtype=torch.long)
-    attn = torch.zeros_like(ids)
-    for i, p in enumerate(prompts):  # left padding: generation continues every row at the end
-        ids[i, width - len(p):] = torch.tensor(p)
-        attn[i, width - len(p):] = 1
-    torch.manual_seed(seed)
-    greedy = temperature == 0
-    sampling = {} if greedy else {"temperature": temperature, "top_p": top_p, "top_k": top_k}
-    out = model.generate(input_ids=ids.to(device), attention_mask=attn.to(device),
-                         do_sample=not greedy, max_new_tokens=max_new_tokens,
-                         num_return_sequences=n, eos_token_id=stop_token_ids,
-                         pad_token_id=pad_token_id, **sampling)
-    new = out[:, width:].tolist()
-    stops = set(stop_token_ids)
-    responses, reasons = [], []
-    for row in new:
-        end = next((j + 1 for j, t in enumerate(row) if t in stops), None)
-        responses.append(row[:end] if end else row)
-        reasons.append("stop" if end else "length")
-    prompt_rows = [p for p in prompts for _ in range(n)]
-    nonempty = [i for i, r in enumerate(responses) if r]
-    logprobs = [torch.zeros(0) for _ in responses]
-    if nonempty:
-        scored = score_logprobs(model, [prompt_rows[i] for i in nonempty],
-                                [responses[i] for i in nonempty],
-                                temperature=temperature if temperature > 0 else 1.0)
-        for i, lp in zip(nonempty, scored):
-            logprobs[i] = lp
-    return [[Completion(responses[g * n + j], logprobs[g * n + j], reasons[g * n + j])
-             for j in range(n)] for g in range(len(prompts))]
-
-
-def response_hidden_states(model, prompts: Sequence[list[int]], responses: Sequence[list[int]]):
-    """Final hidden states at the positions that predict each response token.
-
-    Returns ``(hidden [N, D], targets [N])``, N = total response tokens, rows in order. Stand-in
-    for the varlen packed forward of ``hirfast.packing`` (issue 5): rows right-padded to the
-    longest, one ordinary forward of the model's decoder.
-    """
-    device = next(model.parameters()).device
-    lengths = [len(p) + len(r) for p, r in zip(prompts, responses)]
-    width = max(lengths)
-    ids = torch.zeros((len(prompts), width), dtype=torch.long)
-    attn = torch.zeros_like(ids)
-    for i, (p, r) in enumerate(zip(prompts, responses)):
-        ids[i, :lengths[i]] = torch.tensor(p + r)
-        attn[i, :lengths[i]] = 1
-    hidden = model.get_decoder()(input_ids=ids.to(device), attention_mask=attn.to(device),
-                                 use_cache=False).last_hidden_state
-    rows = torch.cat([torch.full((len(r),), i) for i, r in enumerate(responses)])
-    cols = torch.cat([torch.arange(len(p) - 1, len(p) + len(r) - 1)
-                      for p, r in zip(prompts, responses)])
-    targets = torch.tensor([t for r in responses for t in r], device=device)
-    return hidden[rows.to(device), cols.to(device)], targets
-
-
-def score_logprobs(model, prompts: Sequence[list[int]], responses: Sequence[list[int]], *,
-                   temperature: float = 1.0, max_tokens_per_batch: int = 16384) -> list[torch.Tensor]:
-    """Per-token fp32 log-probs of each response given its prompt (differentiable under grad).
-    Stand-in for ``hirfast.packing.score`` (issue 5): padded micro-batches through
-    :func:`response_hidden_states` and ``hirfast.ops.linear_logprobs``."""
-    weight = model.get_output_embeddings().weight
-    out: list[torch.Tensor] = []
-    for idx in _micro_batches([len(p) + len(r) for p, r in zip(prompts, responses)],
-                              max_tokens_per_batch):
-        hidden, targets = response_hidden_states(model, [prompts[i] for i in idx],
-                                                 [responses[i] for i in idx])
-        lp = linear_logprobs(hidden, weight, targets, temperature=temperature)
-        # Without grad the results leave the device: callers keep them across phases.
-        out += list(torch.split(lp if lp.requires_grad else lp.float().cpu(),
-                                [len(responses[i]) for i in idx]))
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-
-def _micro_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
-    """Consecutive rows in groups whose padded size (rows x longest) stays within ``budget``;
-    a row longer than the budget is a micro-batch of its own."""
-    batches, cur, longest = [], [], 0
-    for i, n in enumerate(lengths):
-        if cur and max(longest, n) * (len(cur) + 1) > budget:
-            batches.append(cur)
-            cur, longest = [], 0
-        cur.append(i)
-        longest = max(longest, n)
-    if cur:
-        batches.append(cur)
-    return batches
 
 
 @dataclass
@@ -251,7 +142,6 @@ class HiRTrainer:
         self.model, self.tokenizer = model.to(self.device), tokenizer
         if config.gradient_checkpointing == "on" or (config.gradient_checkpointing == "auto" and on_gpu):
             self.model.gradient_checkpointing_enable()
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         stops = {tokenizer.eos_token_id}
         gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
         stops.update(gen_eos if isinstance(gen_eos, list) else [gen_eos])
@@ -298,7 +188,6 @@ class HiRTrainer:
     def _load_tasks(self) -> list[Task]:
         if self.cfg.data:
             tasks, report = load_tasks(self.cfg.data, strict=self.cfg.strict_data)
-            log.info("%s", report.summary())
             if not tasks:
                 raise ValueError(f"{self.cfg.data}: no usable rows ({report.summary()})")
             return tasks
@@ -307,8 +196,7 @@ class HiRTrainer:
 
     def _load_eval_tasks(self) -> list[Task]:
         if self.cfg.eval_data:
-            tasks, report = load_tasks(self.cfg.eval_data, strict=self.cfg.strict_data)
-            log.info("held-out: %s", report.summary())
+            tasks, _ = load_tasks(self.cfg.eval_data, strict=self.cfg.strict_data)
         else:
             seen = {t.instruction() for t in self.tasks}
             tasks = [t for t in generate_tasks(self.cfg.eval_tasks * 2, seed=self.cfg.seed + 1,
@@ -346,12 +234,11 @@ class HiRTrainer:
 
     def _rollout(self, tasks: Sequence[Task], n: int, temperature: float, seed: int):
         self.model.eval()
-        with self._autocast():
-            return rollout_generate(
-                self.model, [self.prompt_ids(t) for t in tasks], n=n,
-                max_new_tokens=self.cfg.max_new_tokens, temperature=temperature,
-                top_p=self.cfg.top_p, top_k=self.cfg.top_k, stop_token_ids=self.stop_ids,
-                pad_token_id=self.pad_id, seed=seed)
+        with torch.no_grad(), self._autocast():
+            return generate(self.model, [self.prompt_ids(t) for t in tasks], n=n,
+                            max_new_tokens=self.cfg.max_new_tokens, temperature=temperature,
+                            top_p=self.cfg.top_p, top_k=self.cfg.top_k,
+                            stop_token_ids=self.stop_ids, seed=seed)
 
     def _verify(self, tasks: Sequence[Task], groups) -> tuple[list[str], list[list[list[bool]]]]:
         texts, ids, kwargs, prompts = [], [], [], []
@@ -391,9 +278,10 @@ class HiRTrainer:
     def _score(self, model, rows: Sequence[_Row]) -> list[torch.Tensor]:
         model.eval()
         with torch.no_grad(), self._autocast():
-            return score_logprobs(model, [r.prompt for r in rows], [r.response for r in rows],
-                                  temperature=self.cfg.temperature,
-                                  max_tokens_per_batch=self.cfg.max_tokens_per_micro_batch)
+            lps = score(model, [r.prompt for r in rows], [r.response for r in rows],
+                        temperature=self.cfg.temperature,
+                        max_tokens_per_batch=self.cfg.max_tokens_per_micro_batch)
+        return [lp.float().cpu() for lp in lps]
 
     def step(self) -> dict:
         """One training step; returns its metrics (also appended to ``history``)."""
@@ -407,7 +295,7 @@ class HiRTrainer:
         groups = self._rollout(tasks, cfg.rollouts_per_task, cfg.temperature, _step_seed(cfg.seed, s))
         _sync(dev)
         times["rollout"] = time.perf_counter() - t0
-        gen_tokens = sum(len(c.token_ids) for g in groups for c in g)
+        gen_tokens = groups.stats.generated_tokens
 
         t0 = time.perf_counter()
         _, sats = self._verify(tasks, groups)
@@ -498,38 +386,41 @@ class HiRTrainer:
 
         # Mini-batches are whole tasks (a task's originals and replays stay together).
         task_ids = sorted({r.group for r in rows})
-        chunks = [task_ids[k::cfg.mini_batches] for k in range(cfg.mini_batches)]
+        chunks = [set(task_ids[k::cfg.mini_batches]) for k in range(cfg.mini_batches)]
         sums = {"loss": 0.0, "clip_fraction": 0.0, "entropy": 0.0, "kl": 0.0, "grad_norm": 0.0}
-        weight_param = self.model.get_output_embeddings().weight
+        head = lm_head_weight(self.model)
+        cost_weight = ModelFlops.from_config(self.model.config).attention_cost_weight
         self.model.train()
-        for chunk in map(set, chunks):
+        for chunk in chunks:
             members = [i for i, r in enumerate(rows) if r.group in chunk]
             tokens_total = sum(len(rows[i].response) for i in members)
             self.optimizer.zero_grad(set_to_none=True)
-            for mb in _micro_batches([len(rows[i].prompt) + len(rows[i].response) for i in members],
-                                     cfg.max_tokens_per_micro_batch):
-                idx = [members[j] for j in mb]
+            for batch in pack([rows[i].prompt for i in members], [rows[i].response for i in members],
+                              max_tokens_per_batch=cfg.max_tokens_per_micro_batch,
+                              attention_cost_weight=cost_weight):
+                batch = batch.to(dev)
+                idx = [members[j] for j in batch.rows]
                 with self._autocast():
-                    hidden, targets = response_hidden_states(
-                        self.model, [rows[i].prompt for i in idx], [rows[i].response for i in idx])
-                lengths = torch.tensor([len(rows[i].response) for i in idx])
-                cu = torch.zeros(len(idx) + 1, dtype=torch.int32)
-                cu[1:] = torch.cumsum(lengths, 0)
+                    hidden = response_hidden(self.model, batch)
+                weight = head
+                if self.autocast:  # the lm_head matmul in bf16, as autocast would run it
+                    hidden, weight = hidden.to(torch.bfloat16), head.to(torch.bfloat16)
                 loss, m = policy_loss(
-                    hidden, weight_param, targets, torch.cat([advantages[i] for i in idx]).to(dev),
+                    hidden, weight, batch.response_targets,
+                    torch.cat([advantages[i] for i in idx]).to(dev),
                     old_logprobs=None if cfg.mini_batches == 1 else torch.cat([old[i] for i in idx]).to(dev),
                     ref_logprobs=None if ref is None else torch.cat([ref[i] for i in idx]).to(dev),
-                    cu_seqlens=cu.to(dev), clip_low=cfg.clip_low, clip_high=cfg.clip_high,
-                    kl_coef=cfg.kl_loss_coef, kl_estimator=cfg.kl_estimator,
-                    entropy_coef=cfg.entropy_coef, loss_agg=cfg.loss_agg,
-                    temperature=cfg.temperature)
-                share = (int(lengths.sum()) / tokens_total if cfg.loss_agg == "token-mean"
+                    cu_seqlens=batch.response_cu_seqlens, clip_low=cfg.clip_low,
+                    clip_high=cfg.clip_high, kl_coef=cfg.kl_loss_coef,
+                    kl_estimator=cfg.kl_estimator, entropy_coef=cfg.entropy_coef,
+                    loss_agg=cfg.loss_agg, temperature=cfg.temperature)
+                tokens = sum(batch.response_lengths)
+                share = (tokens / tokens_total if cfg.loss_agg == "token-mean"
                          else len(idx) / len(members))
                 (loss * share).backward()
-                tok_share = int(lengths.sum()) / tokens_total / len(chunks)
                 sums["loss"] += float(loss.detach()) * share / len(chunks)
                 for key in ("clip_fraction", "entropy", "kl"):
-                    sums[key] += float(m[key]) * tok_share
+                    sums[key] += float(m[key]) * tokens / tokens_total / len(chunks)
             params = [p for p in self.model.parameters() if p.grad is not None]
             norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
             sums["grad_norm"] += float(norm) / len(chunks)
@@ -694,6 +585,9 @@ def add_arguments(parser) -> None:
 
 def main(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # checkpoint writes would draw bars under ours
     try:
         cfg = config_from_args(args)
         trainer = HiRTrainer(cfg)

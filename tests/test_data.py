@@ -1,4 +1,5 @@
 """Data readers: the three row formats, rewritability, malformed rows, strict mode, the sampler."""
+import dataclasses
 import json
 
 import pytest
@@ -140,3 +141,19 @@ def test_sampler_is_seeded_reshuffles_and_resumes():
     assert [t.key for t in c.next_batch(7)] == [t.key for t in b.next_batch(7)]
     with pytest.raises(ValueError, match="same data"):
         TaskSampler(tasks[:4], seed=1).load_state_dict(b.state_dict())
+
+
+def test_written_tasks_read_back_as_the_same_rewritable_tasks(tmp_path):
+    from hirfast.constraints import Constraint, Task
+    from hirfast.data import write_tasks
+
+    cons = (Constraint.from_spec(NO_COMMA, {}),
+            Constraint(NO_COMMA, {}, "Keep commas out of it"))
+    tasks = [Task("Write a haiku.", cons, key="a", style="dashes"),
+             Task("q", cons[:1], key="b", prompt="Verbatim prompt, no commas.")]
+    path = str(tmp_path / "tasks.jsonl")
+    write_tasks(path, tasks)
+    back, report = load_tasks(path)
+    assert report.loaded == 2
+    assert dataclasses.replace(back[0], source="") == tasks[0]
+    assert back[1].instruction() == "Verbatim prompt, no commas." and not back[1].rewritable
