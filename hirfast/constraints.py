@@ -643,6 +643,9 @@ def generate_tasks(n: int, *, seed: int, spec: SyntheticSpec = SyntheticSpec(),
             if any(frozenset((pick, c)) in CONFLICTS for c in chosen):
                 continue
             chosen.append(pick)
+        if len(chosen) < spec.min_constraints:
+            raise ValueError(f"the ids {ids} conflict too much to draw {spec.min_constraints} "
+                             "compatible constraints")
         used_words: set[str] = set()
         constraints = tuple(
             Constraint.from_spec(i, sample_kwargs(i, rng, spec, used_words)) for i in chosen)

@@ -149,6 +149,13 @@ class HiRTrainer:
         if not self.stop_ids:
             raise ValueError("the tokenizer has no eos token: generation could not stop")
 
+        # The rollout engine and the no-grad scorers run in a model's own dtype. With bf16 they
+        # get a bf16 copy of the policy, refreshed after every optimizer step (the fp32 weights
+        # stay the optimizer's); the frozen reference is kept in bf16 outright.
+        infer_dtype = torch.bfloat16 if self.autocast else torch.float32
+        self.infer_model = self.model
+        if self.autocast:
+            self.infer_model = copy.deepcopy(self.model).to(infer_dtype).eval().requires_grad_(False)
         self.reference = None
         if config.kl_coef > 0 or config.kl_loss_coef > 0:
             if config.reference_model:
@@ -157,7 +164,7 @@ class HiRTrainer:
                                                                       dtype=torch.float32)
             else:
                 self.reference = copy.deepcopy(self.model)
-            self.reference.to(self.device).eval().requires_grad_(False)
+            self.reference.to(self.device, infer_dtype).eval().requires_grad_(False)
 
         self.verifier = verifier or partial(verify.check, loose=config.loose_verify,
                                             num_threads=config.verify_threads)
@@ -233,14 +240,15 @@ class HiRTrainer:
         return contextlib.nullcontext()
 
     def _rollout(self, tasks: Sequence[Task], n: int, temperature: float, seed: int):
-        self.model.eval()
-        with torch.no_grad(), self._autocast():
-            return generate(self.model, [self.prompt_ids(t) for t in tasks], n=n,
+        self.infer_model.eval()
+        with torch.no_grad():
+            return generate(self.infer_model, [self.prompt_ids(t) for t in tasks], n=n,
                             max_new_tokens=self.cfg.max_new_tokens, temperature=temperature,
                             top_p=self.cfg.top_p, top_k=self.cfg.top_k,
                             stop_token_ids=self.stop_ids, seed=seed)
 
-    def _verify(self, tasks: Sequence[Task], groups) -> tuple[list[str], list[list[list[bool]]]]:
+    def _verify(self, tasks: Sequence[Task], groups) -> list[list[list[bool]]]:
+        """sat of every response, grouped by task (decoding counts as part of verifying)."""
         texts, ids, kwargs, prompts = [], [], [], []
         for task, group in zip(tasks, groups):
             for c in group:
@@ -253,7 +261,7 @@ class HiRTrainer:
         for group in groups:
             sats.append(flat[i:i + len(group)])
             i += len(group)
-        return texts, sats
+        return sats
 
     def evaluate(self, tasks: Sequence[Task] | None = None, *, samples: int | None = None,
                  temperature: float | None = None, seed: int | None = None) -> dict:
@@ -265,10 +273,16 @@ class HiRTrainer:
         temperature = self.cfg.eval_temperature if temperature is None else temperature
         groups = self._rollout(tasks, samples, temperature,
                                _step_seed(self.cfg.seed if seed is None else seed, 0, stream=1))
-        _, sats = self._verify(tasks, groups)
+        sats = self._verify(tasks, groups)
         flat = [s for g in sats for s in g]
         return {"ila": sum(all(s) for s in flat) / len(flat),
                 "cla": sum(map(sum, flat)) / sum(map(len, flat))}
+
+    def _refresh_infer_model(self) -> None:
+        if self.infer_model is not self.model:
+            with torch.no_grad():
+                for copy_, param in zip(self.infer_model.parameters(), self.model.parameters()):
+                    copy_.copy_(param)
 
     def _reward(self, sat: Sequence[bool]) -> float:
         if self.cfg.reward == "dense":
@@ -277,14 +291,14 @@ class HiRTrainer:
 
     def _score(self, model, rows: Sequence[_Row]) -> list[torch.Tensor]:
         model.eval()
-        with torch.no_grad(), self._autocast():
+        with torch.no_grad():
             lps = score(model, [r.prompt for r in rows], [r.response for r in rows],
                         temperature=self.cfg.temperature,
                         max_tokens_per_batch=self.cfg.max_tokens_per_micro_batch)
         return [lp.float().cpu() for lp in lps]
 
     def step(self) -> dict:
-        """One training step; returns its metrics (also appended to ``history``)."""
+        """One training step (rollout, verify, replay, update); returns its metrics."""
         cfg, dev = self.cfg, self.device
         s = self.step_index
         times = {}
@@ -298,7 +312,7 @@ class HiRTrainer:
         gen_tokens = groups.stats.generated_tokens
 
         t0 = time.perf_counter()
-        _, sats = self._verify(tasks, groups)
+        sats = self._verify(tasks, groups)
         times["verify"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -362,7 +376,7 @@ class HiRTrainer:
         old = [None if r.is_replay else r.rollout_logprobs for r in rows]
         replay_idx = [i for i, r in enumerate(rows) if r.is_replay]
         if need_old and replay_idx:
-            for i, lp in zip(replay_idx, self._score(self.model, [rows[i] for i in replay_idx])):
+            for i, lp in zip(replay_idx, self._score(self.infer_model, [rows[i] for i in replay_idx])):
                 old[i] = lp
         ref = self._score(self.reference, rows) if self.reference is not None else None
 
@@ -426,6 +440,7 @@ class HiRTrainer:
             sums["grad_norm"] += float(norm) / len(chunks)
             self.optimizer.step()
             self.scheduler.step()
+        self._refresh_infer_model()
         if ref is None:
             sums["kl"] = None
         return sums
@@ -521,6 +536,7 @@ class HiRTrainer:
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.step_index, self.rollouts = int(state["step"]), int(state["rollouts"])
+        self._refresh_infer_model()
         log.info("resumed from %s (step %d)", path, self.step_index)
         return True
 

@@ -229,5 +229,22 @@ def test_bf16_and_checkpointing_on_gpu(world, tmp_path):
     cfg = _config(tmp_path, steps=2, device="cuda")
     trainer = _trainer(world, cfg)
     assert trainer.autocast and trainer.model.is_gradient_checkpointing
+    assert trainer.infer_model.dtype == torch.bfloat16  # rollout copy; the optimizer keeps fp32
     rows = trainer.train()
     assert all(math.isfinite(r["loss"]) for r in rows)
+
+
+def test_plot_command_reports_a_missing_run(tmp_path, capsys):
+    import argparse
+
+    from hirfast import plot
+
+    parser = argparse.ArgumentParser()
+    plot.add_arguments(parser)
+    assert plot.main(parser.parse_args([str(tmp_path / "nothing")])) == 2
+    assert "hirfast plot:" in capsys.readouterr().err
+
+
+def test_bf16_on_a_cpu_is_refused(world, tmp_path):
+    with pytest.raises(ValueError, match="bf16 = on needs a CUDA device"):
+        _trainer(world, _config(tmp_path, bf16="on", device="cpu"))
