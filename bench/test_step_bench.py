@@ -39,7 +39,7 @@ def _run(benchmark, trainer, info):
         if trainer.device.type == "cuda":
             torch.cuda.synchronize()
 
-    benchmark.pedantic(step, rounds=3, warmup_rounds=1, iterations=1)
+    benchmark.pedantic(step, rounds=5, warmup_rounds=1, iterations=1)
     timed = metrics[1:]  # the warm-up round is not a timing
     total = {p: sum(m[f"time_{p}"] for m in timed) for p in PHASES}
     step_s = sum(total.values())

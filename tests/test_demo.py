@@ -59,3 +59,10 @@ def test_report_counts_rollouts_to_the_baselines_final_ila():
     text = report(summarize(results, [0], 20))
     assert "replay wins on every seed (1/1)" in text
     assert "after 10 of 20 rollouts (50%)" in text
+
+
+def test_report_when_the_baseline_never_succeeds():
+    results = [_result("hir", 0, [0.0, 0.1, 0.2]), _result("baseline", 0, [0.0, 0.0, 0.0])]
+    text = report(summarize(results, [0], 20))
+    assert "the baseline's final ILA is 0" in text
+    assert "replay wins on every seed (1/1): final held-out ILA 0.200 vs 0.000" in text

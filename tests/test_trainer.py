@@ -248,3 +248,14 @@ def test_plot_command_reports_a_missing_run(tmp_path, capsys):
 def test_bf16_on_a_cpu_is_refused(world, tmp_path):
     with pytest.raises(ValueError, match="bf16 = on needs a CUDA device"):
         _trainer(world, _config(tmp_path, bf16="on", device="cpu"))
+
+
+def test_learning_rate_warms_up_linearly_then_decays_by_cosine():
+    from hirfast.trainer import _warmup_cosine
+
+    f = _warmup_cosine(warmup=4, total=14, schedule="cosine", min_ratio=0.1)
+    assert [f(i) for i in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert f(4) == pytest.approx(1.0)
+    assert f(9) == pytest.approx(0.1 + 0.9 * 0.5)  # half-way through the decay
+    assert f(14) == pytest.approx(0.1) and f(20) == pytest.approx(0.1)
+    assert _warmup_cosine(0, 10, "constant", 0.0)(7) == 1.0
