@@ -38,11 +38,11 @@ constexpr std::array<const char32_t*, 50> kPersonNames = {
 }  // namespace
 
 void register_ifbench_count(Registry& r) {
-  // min_words <= len(re.findall(r"\w+", value)) <= max_words
+  // min_words <= len(RegexpTokenizer(r"\w+").tokenize(value)) <= max_words (see nltk_word_runs)
   r.add("count:word_count_range", {"min_words", "max_words"}, [](CheckerContext& ctx) {
     const double lo = get_count(*ctx.args, "min_words"), hi = get_count(*ctx.args, "max_words");
     return make_lambda_checker([lo, hi](U32View v) {
-      const double n = static_cast<double>(count_word_runs(v));
+      const double n = static_cast<double>(count_nltk_word_runs(v));
       return lo <= n && n <= hi;
     });
   });

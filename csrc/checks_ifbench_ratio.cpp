@@ -31,12 +31,13 @@ std::unordered_set<Trigram, TrigramHash> trigrams(U32View s) {
 }  // namespace
 
 void register_ifbench_ratio(Registry& r) {
-  // (stopword tokens / \w+ tokens) * 100 <= percentage; no token: ZeroDivisionError.
+  // (stopword tokens / RegexpTokenizer(r"\w+") tokens) * 100 <= percentage; no token:
+  // ZeroDivisionError.
   r.add("ratio:stop_words", {"percentage"}, [](CheckerContext& ctx) {
     const double pct = get_count(*ctx.args, "percentage");
     require_data(ctx, load_english_stopwords);
     return make_lambda_checker([pct](U32View v) {
-      const std::vector<U32View> tokens = word_runs(v);
+      const std::vector<U32View> tokens = nltk_word_runs(v);
       if (tokens.empty()) return false;
       size_t stop = 0;
       for (U32View t : tokens) stop += is_english_stopword(py_lower(t)) ? 1 : 0;

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "assets.h"
+#include "nltk_chars.h"
 #include "treebank.h"
 
 namespace hirfast {
@@ -35,26 +36,26 @@ U32View rstrip_punct_space(U32View s) {
 
 U32View strip_punct_space(U32View s) { return rstrip_punct_space(lstrip_punct_space(s)); }
 
-std::vector<U32View> word_runs(U32View s) {
+std::vector<U32View> nltk_word_runs(U32View s) {
   std::vector<U32View> out;
   size_t k = 0;
   while (k < s.size()) {
-    if (!re_word(s[k])) {
+    if (!nre_word(s[k])) {
       ++k;
       continue;
     }
     size_t start = k;
-    while (k < s.size() && re_word(s[k])) ++k;
+    while (k < s.size() && nre_word(s[k])) ++k;
     out.push_back(s.substr(start, k - start));
   }
   return out;
 }
 
-size_t count_word_runs(U32View s) {
+size_t count_nltk_word_runs(U32View s) {
   size_t n = 0;
   bool in_word = false;
   for (char32_t c : s) {
-    bool w = re_word(c);
+    bool w = nre_word(c);
     if (w && !in_word) ++n;
     in_word = w;
   }

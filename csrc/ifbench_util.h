@@ -24,9 +24,11 @@ U32View strip_punct_space(U32View s);
 U32View lstrip_punct_space(U32View s);
 U32View rstrip_punct_space(U32View s);
 
-// re.findall(r"\w+", s): the maximal runs of word characters.
-std::vector<U32View> word_runs(U32View s);
-size_t count_word_runs(U32View s);
+// nltk.tokenize.RegexpTokenizer(r"\w+").tokenize(s), IFBench's count_words and count_stopwords
+// tokens: the maximal runs of word characters as the PyPI `regex` module defines them (NLTK
+// 3.10.4 compiles tokenizer patterns with it): combining marks are word characters, "①" is not.
+std::vector<U32View> nltk_word_runs(U32View s);
+size_t count_nltk_word_runs(U32View s);
 
 // Python's seq[index] bounds rule: a negative index counts from the end. Returns false where
 // Python raises IndexError.
