@@ -30,6 +30,7 @@ TEST_ORACLES = [
     "if-verifiable==0.1.2",
     "datasets",  # if-verifiable imports it at top level
     "nltk==3.10.4",
+    "regex==2026.11.19",  # nltk compiles its tokenizer patterns with `regex`; csrc/nltk_chars_data.inc copies its tables
     "langdetect==1.0.9",
     "emoji==2.16.0",
     "syllapy==0.8.0",

@@ -22,14 +22,14 @@ std::string assets_dir() {
     if (const char* env = std::getenv("HIRFAST_ASSETS")) g_dir = env;
   }
   if (g_dir.empty())
-    throw std::runtime_error("hirfast: the assets directory is not set (set_assets_dir or HIRFAST_ASSETS)");
+    throw AssetError("hirfast: the assets directory is not set (set_assets_dir or HIRFAST_ASSETS)");
   return g_dir;
 }
 
 std::string asset_path(const std::string& relative) {
   std::string p = assets_dir() + "/" + relative;
   std::ifstream f(p);
-  if (!f.good()) throw std::runtime_error("hirfast: missing data file " + p + " (reinstall hirfast)");
+  if (!f.good()) throw AssetError("hirfast: missing data file " + p + " (reinstall hirfast)");
   return p;
 }
 

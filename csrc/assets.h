@@ -8,10 +8,18 @@
 
 namespace hirfast {
 
+// A data file the engine needs is missing or unreadable: a broken installation. Unlike other
+// exceptions inside a check (which count as "not followed", as in the reference), this one
+// propagates to the caller.
+class AssetError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 void set_assets_dir(const std::string& dir);
-// The directory, without a trailing slash. Throws std::runtime_error if it was never set.
+// The directory, without a trailing slash. Throws AssetError if it was never set.
 std::string assets_dir();
-// assets_dir() + "/" + relative, checked to exist (std::runtime_error naming the path if not).
+// assets_dir() + "/" + relative, checked to exist (AssetError naming the path if not).
 std::string asset_path(const std::string& relative);
 
 }  // namespace hirfast

@@ -13,10 +13,14 @@
 #include "emoji_table.h"
 #include "engine.h"
 #include "ifbench_util.h"
+#include "langdetect.h"
+#include "nltk_chars.h"
 #include "pos_tagger.h"
+#include "punkt.h"
 #include "py_csv.h"
 #include "stopwords.h"
 #include "syllables.h"
+#include "treebank.h"
 #include "unicode.h"
 
 namespace py = pybind11;
@@ -246,6 +250,68 @@ PYBIND11_MODULE(_C, m) {
   });
   m.def("_re_fold_key", [](uint32_t c) { return static_cast<uint32_t>(re_fold_key(c)); });
   // (component sections below: regex, punkt, treebank, langdetect)
+
+  // --- langdetect ---
+  m.def("_langdetect_detect", [](py::handle s) -> py::object {
+    U32 text = str_arg(s);
+    std::string lang;
+    bool ok;
+    {
+      py::gil_scoped_release release;
+      ok = detect_language(text, &lang);
+    }
+    if (!ok) return py::none();
+    return py::str(lang);
+  });
+  m.def("_langdetect_appended_text", [](py::handle s) { return from_u32(langdetect_appended_text(str_arg(s))); });
+  m.def("_langdetect_random_trace", &langdetect_random_trace, py::arg("ops"));
+
+  // --- punkt / treebank (NLTK sentence splitter and word tokenizer) ---
+  m.def("_punkt_sentences", [](py::handle s) {
+    U32 text = str_arg(s);
+    std::vector<U32> sentences;
+    {
+      py::gil_scoped_release release;
+      sentences = punkt_sentences(text);
+    }
+    py::list out;
+    for (const U32& sentence : sentences) out.append(from_u32(sentence));
+    return out;
+  });
+  m.def("_punkt_sentence_spans", [](py::handle s) {
+    U32 text = str_arg(s);
+    py::gil_scoped_release release;
+    return punkt_sentence_spans(text);
+  });
+  m.def("_punkt_count_sentences", [](py::handle s) {
+    U32 text = str_arg(s);
+    py::gil_scoped_release release;
+    return punkt_count_sentences(text);
+  });
+  m.def("_nltk_word_tokenize", [](py::handle s) {
+    U32 text = str_arg(s);
+    std::vector<U32> tokens;
+    {
+      py::gil_scoped_release release;
+      tokens = nltk_word_tokenize(text);
+    }
+    py::list out;
+    for (const U32& token : tokens) out.append(from_u32(token));
+    return out;
+  });
+  m.def("_treebank_tokenize", [](py::handle s) {
+    U32 text = str_arg(s);
+    std::vector<U32> tokens;
+    {
+      py::gil_scoped_release release;
+      tokens = treebank_tokenize(text);
+    }
+    py::list out;
+    for (const U32& token : tokens) out.append(from_u32(token));
+    return out;
+  });
+  m.def("_nltk_chars_regex_version", &nltk_chars_regex_version);
+
   // --- ifbench (IFBench text primitives and data-backed components) ---
   auto str_list = [](const std::vector<U32>& items) {
     py::list out;

@@ -1,6 +1,8 @@
 // Registry, kwargs validation, strict/loose evaluation and the threaded batch driver.
 #include "engine.h"
 
+#include "assets.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -238,6 +240,8 @@ namespace {
 bool safe_check(const Checker& c, U32View text) {
   try {
     return c.check(text);
+  } catch (const AssetError&) {
+    throw;  // a broken installation must not pass for "not followed"
   } catch (const std::exception&) {
     return false;  // the reference counts an exception inside a check as not followed
   }
@@ -314,15 +318,21 @@ bool check_batch(const std::vector<BatchRow>& rows, bool loose, int num_threads,
     std::vector<uint8_t>& out = (*results)[r];
     out.assign(row.ids.size(), 0);
     for (size_t j = 0; j < row.ids.size(); ++j) {
-      std::unique_ptr<Checker> checker;
+      // Nothing may escape a worker thread: bad input and engine failures (a missing data file,
+      // memory) are recorded against the row and reported after the join.
       try {
-        checker = make_checker(row.ids[j], row.kwargs[j], row.has_prompt ? &prompt : nullptr);
+        std::unique_ptr<Checker> checker =
+            make_checker(row.ids[j], row.kwargs[j], row.has_prompt ? &prompt : nullptr);
+        out[j] = loose ? check_loose(*checker, response) : check_strict(*checker, response);
       } catch (const InputError& e) {
         failed[r] = 1;
         errors[r] = {r, j, row.ids[j], e.field(), e.what()};
         return;
+      } catch (const std::exception& e) {
+        failed[r] = 1;
+        errors[r] = {r, j, row.ids[j], "engine", std::string("internal error: ") + e.what()};
+        return;
       }
-      out[j] = loose ? check_loose(*checker, response) : check_strict(*checker, response);
     }
   };
 

@@ -1,0 +1,807 @@
+// Port of langdetect 1.0.9 (Nakatani Shuyo's language-detection, Python port by Michal Danilák),
+// `detect()` with `DetectorFactory.seed = 0`. See langdetect.h.
+//
+// The Python pipeline, stage by stage, and where each lives here:
+//   Detector.append       URL_RE.sub, MAIL_RE.sub, NGram.normalize_vi, the 10,000-character cap
+//                         with runs of ' ' collapsed                        -> append_text()
+//   Detector.cleaning_text drop 'A'..'z' when non-Latin dominates           -> clean_text()
+//   Detector._extract_ngrams  NGram.add_char/normalize, capital words, the
+//                         profile-membership test                           -> extract_ngrams()
+//   Detector._detect_block 7 trials of random n-gram updates               -> detect_block()
+//   Detector._sort_probability / detect                                    -> detect_language()
+// plus Python's random.Random (MT19937, random(), gauss(), choice())      -> PyRandom.
+#include "langdetect.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+
+#include "assets.h"
+
+namespace hirfast {
+namespace {
+
+// Detector's constants.
+constexpr int kTrials = 7;                  // n_trial
+constexpr int kIterationLimit = 1000;       // ITERATION_LIMIT
+constexpr double kConvThreshold = 0.99999;  // CONV_THRESHOLD
+constexpr double kProbThreshold = 0.1;      // PROB_THRESHOLD
+constexpr double kAlphaDefault = 0.5;       // ALPHA_DEFAULT
+constexpr double kAlphaWidth = 0.05;        // ALPHA_WIDTH
+constexpr double kBaseFreq = 10000;         // BASE_FREQ
+constexpr size_t kMaxTextLength = 10000;    // max_text_length
+constexpr int kFormatVersion = 1;           // tools/convert_langdetect_profiles.py
+constexpr size_t kMaxLanguages = 255;       // language indices are stored as uint8_t
+
+// Characters are known by their id in the profiles' alphabet (1..3160; 0 = a character no profile
+// has). N-grams of ids all below 64 (' ', a-z, A-Z and the 10 commonest other letters: 12,115
+// grams) are looked up in direct tables of 16-bit entries, one per length (64, 64^2, 64^3
+// entries; the data file lists these grams first, so their indices fit); English text after
+// normalization needs almost nothing else. The other n-grams go through a hash table keyed by
+// n << 36 | the 12-bit ids, first to last ("xyz": 3 << 36 | x << 24 | y << 12 | z).
+constexpr int kIdBits = 12;
+constexpr uint32_t kMaxCharId = (1u << kIdBits) - 1;
+constexpr int kSmallIdBits = 6;
+constexpr uint32_t kSmallIdLimit = 1u << kSmallIdBits;
+
+// ---------------------------------------------------------------------------------------------
+// Python's random.Random: MT19937 (CPython's _randommodule.c), seeded as `Random.seed(0)` seeds it.
+
+constexpr int kMtN = 624;
+constexpr int kMtM = 397;
+
+struct MtState {
+  uint32_t mt[kMtN];
+  int index;
+};
+
+void mt_init_genrand(MtState* s, uint32_t seed) {
+  s->mt[0] = seed;
+  for (int i = 1; i < kMtN; ++i)
+    s->mt[i] = 1812433253u * (s->mt[i - 1] ^ (s->mt[i - 1] >> 30)) + static_cast<uint32_t>(i);
+  s->index = kMtN;
+}
+
+// init_by_array(key): `seed(0)` passes the key [0] (one 32-bit word, the absolute value of 0).
+void mt_init_by_array(MtState* s, const uint32_t* key, int key_length) {
+  mt_init_genrand(s, 19650218u);
+  int i = 1, j = 0;
+  for (int k = kMtN > key_length ? kMtN : key_length; k; --k) {
+    s->mt[i] = (s->mt[i] ^ ((s->mt[i - 1] ^ (s->mt[i - 1] >> 30)) * 1664525u)) + key[j] + static_cast<uint32_t>(j);
+    ++i;
+    ++j;
+    if (i >= kMtN) {
+      s->mt[0] = s->mt[kMtN - 1];
+      i = 1;
+    }
+    if (j >= key_length) j = 0;
+  }
+  for (int k = kMtN - 1; k; --k) {
+    s->mt[i] = (s->mt[i] ^ ((s->mt[i - 1] ^ (s->mt[i - 1] >> 30)) * 1566083941u)) - static_cast<uint32_t>(i);
+    ++i;
+    if (i >= kMtN) {
+      s->mt[0] = s->mt[kMtN - 1];
+      i = 1;
+    }
+  }
+  s->mt[0] = 0x80000000u;
+  s->index = kMtN;
+}
+
+MtState seeded_with_zero() {
+  MtState s;
+  const uint32_t key[1] = {0};
+  mt_init_by_array(&s, key, 1);
+  return s;
+}
+
+// cos and sin as math.cos and math.sin compute them: libm's cos and sin, called separately.
+// GCC turns a cos and a sin of one argument into a single sincos call; these stay out of line
+// so nothing can merge them.
+[[gnu::noinline]] double libm_cos(double x) { return std::cos(x); }
+[[gnu::noinline]] double libm_sin(double x) { return std::sin(x); }
+
+class PyRandom {
+ public:
+  // Random.seed(0): a fresh MT state and gauss_next = None. The seeded state is computed once.
+  PyRandom() {
+    static const MtState kSeeded = seeded_with_zero();
+    state_ = kSeeded;
+  }
+
+  uint32_t genrand_uint32() {
+    static constexpr uint32_t kMag01[2] = {0x0u, 0x9908b0dfu};
+    constexpr uint32_t kUpper = 0x80000000u, kLower = 0x7fffffffu;
+    uint32_t* mt = state_.mt;
+    if (state_.index >= kMtN) {
+      int kk = 0;
+      for (; kk < kMtN - kMtM; ++kk) {
+        const uint32_t y = (mt[kk] & kUpper) | (mt[kk + 1] & kLower);
+        mt[kk] = mt[kk + kMtM] ^ (y >> 1) ^ kMag01[y & 1u];
+      }
+      for (; kk < kMtN - 1; ++kk) {
+        const uint32_t y = (mt[kk] & kUpper) | (mt[kk + 1] & kLower);
+        mt[kk] = mt[kk + (kMtM - kMtN)] ^ (y >> 1) ^ kMag01[y & 1u];
+      }
+      const uint32_t y = (mt[kMtN - 1] & kUpper) | (mt[0] & kLower);
+      mt[kMtN - 1] = mt[kMtM - 1] ^ (y >> 1) ^ kMag01[y & 1u];
+      state_.index = 0;
+    }
+    uint32_t y = mt[state_.index++];
+    y ^= (y >> 11);
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    y ^= (y >> 18);
+    return y;
+  }
+
+  // random(): 53 random bits, as (a * 2^26 + b) / 2^53.
+  double random() {
+    const uint32_t a = genrand_uint32() >> 5, b = genrand_uint32() >> 6;
+    return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0);
+  }
+
+  // gauss(0.0, 1.0): Box-Muller, one value cached in gauss_next. `mu + z * sigma` with mu = 0.0 and
+  // sigma = 1.0 is z itself (also for -0.0, which only ever meets `0.5 + z * 0.05`).
+  double gauss() {
+    if (has_gauss_next_) {
+      has_gauss_next_ = false;
+      return gauss_next_;
+    }
+    const double two_pi = 6.283185307179586;  // math.tau
+    const double x2pi = random() * two_pi;
+    const double g2rad = std::sqrt(-2.0 * std::log(1.0 - random()));
+    gauss_next_ = libm_sin(x2pi) * g2rad;
+    has_gauss_next_ = true;
+    return libm_cos(x2pi) * g2rad;
+  }
+
+  // choice(seq) draws _randbelow(n = len(seq)): getrandbits(k) with k = n.bit_length(), redrawn
+  // while >= n. getrandbits(k) for k <= 32 is the top k bits of one 32-bit output.
+  static int bit_length(uint32_t n) {
+    int k = 0;
+    while (k < 32 && (n >> k) != 0) ++k;
+    return k;
+  }
+  uint32_t randbelow(uint32_t n, int n_bit_length) {
+    const int shift = 32 - n_bit_length;
+    uint32_t r = genrand_uint32() >> shift;
+    while (r >= n) r = genrand_uint32() >> shift;
+    return r;
+  }
+
+ private:
+  MtState state_;
+  bool has_gauss_next_ = false;
+  double gauss_next_ = 0.0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The model: profiles and normalization tables from profiles.bin.
+
+struct CodePointRange {
+  char32_t first = 0, last = 0;
+  bool contains(char32_t c) const { return c >= first && c <= last; }
+};
+
+// One BMP code point after NGram.normalize.
+struct CharInfo {
+  uint16_t id;       // the normalized character's id in the profiles, 0 if none has it
+  bool is_space;     // normalized to ' '
+  bool is_upper;     // normalized character's str.isupper()
+};
+
+struct Model {
+  std::vector<std::string> languages;  // in DetectorFactory.langlist order
+  std::vector<CharInfo> bmp;           // indexed by code point, 0..0xFFFF
+  uint16_t space_id = 0;
+
+  // Gram index + 1 (0: not in any profile) of the n-grams of small ids, small_grams[n - 1][ids].
+  // No gram holds id 0, so a window position holding 0 (an unknown character, or none) lands on
+  // an entry that stays 0: lookups need no test for it.
+  std::vector<uint16_t> small_grams[3];
+  // The other n-grams: open addressing (linear probing) on their keys; 0 marks an empty slot.
+  // A key with a 0 id (never stored) matches nothing.
+  std::vector<uint64_t> hash_keys;
+  std::vector<uint32_t> hash_values;
+  uint64_t hash_mask = 0;
+
+  // Per gram, the languages whose profile has it and word_lang_prob_map's value there;
+  // every other language has 0.0. Entries of gram g: [entry_begin[g], entry_begin[g + 1]).
+  std::vector<uint32_t> entry_begin;
+  std::vector<uint8_t> entry_language;
+  std::vector<double> entry_prob;
+  // Grams that half the languages or more have also get their whole row of word_lang_prob_map
+  // (zeros included), at dense_probs[dense_row[g] * languages.size()]; kSparse for the others.
+  // They are 850 of the 87,598 grams (374 KB of rows) but 80% of the n-grams sampled from
+  // English text, and multiplying by a whole row beats filling and scattering ~40 factors:
+  // 29 instead of 35 us per detect on 2 KB English texts.
+  static constexpr uint32_t kSparse = UINT32_MAX;
+  std::vector<uint32_t> dense_row;
+  std::vector<double> dense_probs;
+
+  // NGram.normalize_vi: base letters, combining marks, and the composed letter of (mark, base)
+  // at vi_composed[mark * vi_base.size() + base].
+  U32 vi_base, vi_marks, vi_composed;
+
+  static uint64_t hash(uint64_t key) { return (key * 0x9E3779B97F4A7C15ull) >> 32; }
+  static uint64_t key1(uint64_t c) { return uint64_t{1} << 36 | c; }
+  static uint64_t key2(uint64_t b, uint64_t c) { return uint64_t{2} << 36 | b << kIdBits | c; }
+  static uint64_t key3(uint64_t a, uint64_t b, uint64_t c) {
+    return uint64_t{3} << 36 | a << (2 * kIdBits) | b << kIdBits | c;
+  }
+
+  uint32_t hashed(uint64_t key) const {
+    for (uint64_t slot = hash(key) & hash_mask;; slot = (slot + 1) & hash_mask) {
+      if (hash_keys[slot] == key) return hash_values[slot];
+      if (hash_keys[slot] == 0) return 0;
+    }
+  }
+  // Gram index + 1 of the n-gram with these character ids (first to last), 0 if no profile has
+  // it. `(a | b) < 64` is "both below 64".
+  uint32_t find1(uint32_t c) const { return c < kSmallIdLimit ? small_grams[0][c] : hashed(key1(c)); }
+  uint32_t find2(uint32_t b, uint32_t c) const {
+    if ((b | c) < kSmallIdLimit) return small_grams[1][b << kSmallIdBits | c];
+    return hashed(key2(b, c));
+  }
+  uint32_t find3(uint32_t a, uint32_t b, uint32_t c) const {
+    if ((a | b | c) < kSmallIdLimit) return small_grams[2][(a << kSmallIdBits | b) << kSmallIdBits | c];
+    return hashed(key3(a, b, c));
+  }
+  uint32_t find(const uint16_t* ids, int n) const {
+    return n == 1 ? find1(ids[0]) : n == 2 ? find2(ids[0], ids[1]) : find3(ids[0], ids[1], ids[2]);
+  }
+};
+
+class Reader {
+ public:
+  Reader(std::string path, std::vector<uint8_t> bytes) : path_(std::move(path)), bytes_(std::move(bytes)) {}
+
+  [[noreturn]] void fail(const std::string& what) const {
+    throw AssetError("hirfast: corrupt langdetect data file " + path_ + " (" + what + " at byte " +
+                             std::to_string(pos_) + "); regenerate it with tools/convert_langdetect_profiles.py");
+  }
+  void expect_magic(const char* magic) {
+    const size_t n = std::strlen(magic);
+    if (bytes_.size() - pos_ < n || std::memcmp(bytes_.data() + pos_, magic, n) != 0)
+      fail(std::string("expected \"") + magic + "\"");
+    pos_ += n;
+  }
+  uint64_t varint(uint64_t max_value) {
+    uint64_t value = 0;
+    for (int shift = 0;; shift += 7) {
+      if (pos_ >= bytes_.size()) fail("unexpected end of file");
+      if (shift > 56) fail("varint too long");
+      const uint8_t byte = bytes_[pos_++];
+      value |= static_cast<uint64_t>(byte & 0x7F) << shift;
+      if (byte < 0x80) break;
+    }
+    if (value > max_value) fail("value " + std::to_string(value) + " above " + std::to_string(max_value));
+    return value;
+  }
+  std::string ascii(size_t max_length) {
+    const size_t n = varint(max_length);
+    if (bytes_.size() - pos_ < n) fail("unexpected end of file");
+    std::string s(reinterpret_cast<const char*>(bytes_.data() + pos_), n);
+    pos_ += n;
+    return s;
+  }
+  U32 code_points(size_t max_length) {
+    U32 s(varint(max_length), 0);
+    for (char32_t& c : s) c = static_cast<char32_t>(varint(0x10FFFF));
+    return s;
+  }
+  bool at_end() const { return pos_ == bytes_.size(); }
+
+ private:
+  std::string path_;
+  std::vector<uint8_t> bytes_;
+  size_t pos_ = 0;
+};
+
+// The blocks NGram.normalize tests, in the order the converter writes them.
+enum Block {
+  kBasicLatin,
+  kLatin1Supplement,
+  kLatinExtendedB,
+  kGeneralPunctuation,
+  kArabic,
+  kLatinExtendedAdditional,
+  kHiragana,
+  kKatakana,
+  kBopomofo,
+  kBopomofoExtended,
+  kCjkUnifiedIdeographs,
+  kHangulSyllables,
+  kBlockCount,
+};
+const char* const kBlockNames[kBlockCount] = {
+    "BASIC_LATIN",    "LATIN_1_SUPPLEMENT",        "LATIN_EXTENDED_B", "GENERAL_PUNCTUATION",
+    "ARABIC",         "LATIN_EXTENDED_ADDITIONAL", "HIRAGANA",         "KATAKANA",
+    "BOPOMOFO",       "BOPOMOFO_EXTENDED",         "CJK_UNIFIED_IDEOGRAPHS", "HANGUL_SYLLABLES",
+};
+
+// NGram.normalize for one BMP code point (the replacement letters are constants of ngram.py).
+char32_t normalize_char(char32_t c, const CodePointRange* blocks, const U32& latin1_excluded,
+                        const std::vector<char32_t>& cjk_map) {
+  // unicode_block() answers BASIC_LATIN for every c <= 0x7F before consulting its table.
+  if (c <= 0x7F || blocks[kBasicLatin].contains(c)) {
+    const bool letter = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+    return letter ? c : U' ';
+  }
+  if (blocks[kLatin1Supplement].contains(c))
+    return latin1_excluded.find(c) != U32::npos ? U' ' : c;
+  if (blocks[kLatinExtendedB].contains(c)) {
+    if (c == 0x0219) return 0x015F;  // s with comma below -> s with cedilla (Romanian)
+    if (c == 0x021B) return 0x0163;  // t with comma below -> t with cedilla
+    return c;
+  }
+  if (blocks[kGeneralPunctuation].contains(c)) return U' ';
+  if (blocks[kArabic].contains(c)) return c == 0x06CC ? 0x064A : c;  // Farsi yeh -> Arabic yeh
+  if (blocks[kLatinExtendedAdditional].contains(c)) return c >= 0x1EA0 ? 0x1EC3 : c;
+  if (blocks[kHiragana].contains(c)) return 0x3042;
+  if (blocks[kKatakana].contains(c)) return 0x30A2;
+  if (blocks[kBopomofo].contains(c) || blocks[kBopomofoExtended].contains(c)) return 0x3105;
+  if (blocks[kCjkUnifiedIdeographs].contains(c)) return cjk_map[c - blocks[kCjkUnifiedIdeographs].first];
+  if (blocks[kHangulSyllables].contains(c)) return 0xAC00;
+  return c;
+}
+
+std::vector<uint8_t> read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw AssetError("hirfast: cannot open langdetect data file " + path);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+Model load_model() {
+  const std::string path = asset_path("langdetect/profiles.bin");
+  Reader in(path, read_file(path));
+  Model m;
+  in.expect_magic("HFLD");
+  if (in.varint(UINT32_MAX) != kFormatVersion) in.fail("unsupported format version");
+
+  const size_t n_languages = in.varint(kMaxLanguages);
+  if (n_languages < 2) in.fail("fewer than two languages");
+  std::vector<uint64_t> n_words(3 * n_languages);
+  for (size_t l = 0; l < n_languages; ++l) {
+    m.languages.push_back(in.ascii(64));
+    for (int n = 0; n < 3; ++n) n_words[3 * l + n] = in.varint(uint64_t{1} << 53);
+  }
+
+  // Characters: id -> code point, and code point -> id over the BMP.
+  const size_t n_chars = in.varint(kMaxCharId);
+  std::vector<uint16_t> id_of(0x10000, 0);
+  for (size_t id = 1; id <= n_chars; ++id) {
+    const char32_t c = static_cast<char32_t>(in.varint(0xFFFF));
+    if (id_of[c] != 0) in.fail("a character listed twice");
+    id_of[c] = static_cast<uint16_t>(id);
+  }
+  m.space_id = id_of[U' '];
+  if (m.space_id == 0) in.fail("' ' is not in the profiles");
+
+  const size_t n_grams = in.varint(UINT32_MAX - 1);
+  for (int n = 0; n < 3; ++n) m.small_grams[n].assign(size_t{1} << ((n + 1) * kSmallIdBits), 0);
+  size_t capacity = 1024;
+  while (capacity < 2 * n_grams) capacity *= 2;  // load factor <= 1/2
+  m.hash_keys.assign(capacity, 0);
+  m.hash_values.assign(capacity, 0);
+  m.hash_mask = capacity - 1;
+  m.entry_begin.reserve(n_grams + 1);
+  m.dense_row.assign(n_grams, Model::kSparse);
+  for (size_t g = 0; g < n_grams; ++g) {
+    m.entry_begin.push_back(static_cast<uint32_t>(m.entry_language.size()));
+    const int length = static_cast<int>(in.varint(3));
+    if (length == 0) in.fail("empty n-gram");
+    uint16_t ids[3] = {0, 0, 0};
+    for (int k = 0; k < length; ++k) {
+      ids[k] = static_cast<uint16_t>(in.varint(n_chars));
+      if (ids[k] == 0) in.fail("character id 0 in an n-gram");
+    }
+    if (m.find(ids, length) != 0) in.fail("an n-gram listed twice");
+    bool small = true;
+    uint32_t small_index = 0;
+    for (int k = 0; k < length; ++k) {
+      small &= ids[k] < kSmallIdLimit;
+      small_index = (small_index << kSmallIdBits) | (ids[k] & (kSmallIdLimit - 1));
+    }
+    const uint32_t value = static_cast<uint32_t>(g + 1);
+    if (small) {
+      if (value > UINT16_MAX) in.fail("more than 65535 grams of ids below 64, or not listed first");
+      m.small_grams[length - 1][small_index] = static_cast<uint16_t>(value);
+    } else {
+      const uint64_t key = length == 1   ? Model::key1(ids[0])
+                           : length == 2 ? Model::key2(ids[0], ids[1])
+                                         : Model::key3(ids[0], ids[1], ids[2]);
+      uint64_t slot = Model::hash(key) & m.hash_mask;
+      while (m.hash_keys[slot] != 0) slot = (slot + 1) & m.hash_mask;
+      m.hash_keys[slot] = key;
+      m.hash_values[slot] = value;
+    }
+    const size_t n_entries = in.varint(n_languages);
+    size_t previous = 0;
+    for (size_t e = 0; e < n_entries; ++e) {
+      const size_t language = in.varint(n_languages - 1);
+      if (e > 0 && language <= previous) in.fail("languages of an n-gram out of order");
+      previous = language;
+      const uint64_t freq = in.varint(uint64_t{1} << 53);
+      const uint64_t total = n_words[3 * language + length - 1];
+      if (freq == 0 || total == 0) in.fail("zero frequency or n-gram count");
+      // DetectorFactory.add_profile: 1.0 * freq / n_words[length - 1], both exact in a double.
+      m.entry_language.push_back(static_cast<uint8_t>(language));
+      m.entry_prob.push_back(static_cast<double>(freq) / static_cast<double>(total));
+    }
+    if (2 * n_entries >= n_languages) {
+      m.dense_row[g] = static_cast<uint32_t>(m.dense_probs.size() / n_languages);
+      const size_t row = m.dense_probs.size();
+      m.dense_probs.resize(row + n_languages, 0.0);
+      for (uint32_t e = m.entry_begin[g]; e < m.entry_language.size(); ++e)
+        m.dense_probs[row + m.entry_language[e]] = m.entry_prob[e];
+    }
+  }
+  m.entry_begin.push_back(static_cast<uint32_t>(m.entry_language.size()));
+
+  CodePointRange blocks[kBlockCount];
+  if (in.varint(kBlockCount) != kBlockCount) in.fail("wrong number of Unicode blocks");
+  for (int b = 0; b < kBlockCount; ++b) {
+    if (in.ascii(64) != kBlockNames[b]) in.fail(std::string("expected block ") + kBlockNames[b]);
+    blocks[b].first = static_cast<char32_t>(in.varint(0xFFFF));
+    blocks[b].last = static_cast<char32_t>(in.varint(0xFFFF));
+    if (blocks[b].last < blocks[b].first) in.fail("empty block range");
+  }
+
+  const U32 latin1_excluded = in.code_points(256);
+  m.vi_base = in.code_points(256);
+  m.vi_marks = in.code_points(16);
+  for (char32_t mark : m.vi_marks)  // append_text screens for this range first
+    if (mark < 0x0300 || mark > 0x036F) in.fail("a Vietnamese mark outside U+0300..U+036F");
+  for (size_t r = 0; r < m.vi_marks.size(); ++r) {
+    const U32 row = in.code_points(256);
+    if (row.size() != m.vi_base.size()) in.fail("Vietnamese row length differs from the base letters");
+    m.vi_composed += row;
+  }
+
+  const CodePointRange cjk = blocks[kCjkUnifiedIdeographs];
+  std::vector<char32_t> cjk_map(cjk.last - cjk.first + 1);
+  for (size_t k = 0; k < cjk_map.size(); ++k) cjk_map[k] = cjk.first + static_cast<char32_t>(k);
+  const size_t n_cjk = in.varint(cjk_map.size());
+  for (size_t k = 0; k < n_cjk; ++k) {
+    const char32_t from = static_cast<char32_t>(in.varint(0xFFFF));
+    const char32_t to = static_cast<char32_t>(in.varint(0xFFFF));
+    if (!cjk.contains(from)) in.fail("CJK map entry outside the CJK block");
+    cjk_map[from - cjk.first] = to;
+  }
+  in.expect_magic("END!");
+  if (!in.at_end()) in.fail("trailing bytes");
+
+  m.bmp.resize(0x10000);
+  for (char32_t c = 0; c < 0x10000; ++c) {
+    const char32_t normalized = normalize_char(c, blocks, latin1_excluded, cjk_map);
+    m.bmp[c] = CharInfo{normalized < 0x10000 ? id_of[normalized] : uint16_t{0}, normalized == U' ',
+                        py_isupper_char(normalized)};
+  }
+  return m;
+}
+
+const Model& model() {
+  // C++11 static initialization: thread-safe, and retried on the next call if loading throws.
+  static const Model m = load_model();
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Detector.append
+
+// URL_RE = https?://[-_.?&~;+=/#0-9A-Za-z]{1,2076}
+bool is_url_char(char32_t c) {
+  if (c >= 128) return false;
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '-' || c == '_' ||
+         c == '.' || c == '?' || c == '&' || c == '~' || c == ';' || c == '+' || c == '=' || c == '/' || c == '#';
+}
+// MAIL_RE = [-_.0-9A-Za-z]{1,64}@[-_0-9A-Za-z]{1,255}[-_.0-9A-Za-z]{1,255}
+bool is_mail_domain_char(char32_t c) {  // [-_0-9A-Za-z]
+  return c < 128 && ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '-' ||
+                     c == '_');
+}
+bool is_mail_char(char32_t c) { return c == '.' || is_mail_domain_char(c); }  // [-_.0-9A-Za-z]
+
+bool starts_with(U32View s, size_t at, const char* ascii) {
+  for (size_t k = 0; ascii[k]; ++k)
+    if (at + k >= s.size() || s[at + k] != static_cast<char32_t>(ascii[k])) return false;
+  return true;
+}
+
+// URL_RE.sub(' ', text). Returns false (and leaves *out alone) when nothing matches.
+// At a given start the pattern can only match as "http://" or "https://" followed by the longest
+// run (at most 2076) of URL characters, at least one; re.sub takes the leftmost match and resumes
+// after it.
+bool replace_urls(U32View text, U32* out) {
+  size_t copied = 0;
+  bool any = false;
+  for (size_t i = 0; i + 7 < text.size();) {
+    if (text[i] != 'h' || !starts_with(text, i, "http")) {
+      ++i;
+      continue;
+    }
+    size_t body = 0;
+    if (starts_with(text, i + 4, "s://"))
+      body = i + 8;
+    else if (starts_with(text, i + 4, "://"))
+      body = i + 7;
+    size_t end = body;
+    if (body != 0)
+      while (end < text.size() && end - body < 2076 && is_url_char(text[end])) ++end;
+    if (end == body) {
+      ++i;
+      continue;
+    }
+    if (!any) out->clear();
+    any = true;
+    out->append(text.substr(copied, i - copied));
+    out->push_back(U' ');
+    copied = i = end;
+  }
+  if (any) out->append(text.substr(copied));
+  return any;
+}
+
+// MAIL_RE.sub(' ', text). Returns false (and leaves *out alone) when nothing matches.
+// Every match holds exactly one '@' (no class admits it), so each '@' is tried in turn:
+// - local part: `[-_.0-9A-Za-z]{1,64}` must end right at the '@', so the leftmost start is the
+//   first of the (at most 64) mail characters before it, not before the resume point;
+// - domain: `[-_0-9A-Za-z]{1,255}` greedy, then `[-_.0-9A-Za-z]{1,255}` greedy. If the second
+//   finds nothing after the greedy first part, backtracking gives the first part's last character
+//   to the second (possible when the first part has 2+ characters), which then matches exactly it.
+bool replace_mails(U32View text, U32* out) {
+  size_t copied = 0;
+  bool any = false;
+  const size_t n = text.size();
+  for (size_t at = 0; at < n; ++at) {
+    if (text[at] != '@') continue;
+    size_t start = at;
+    while (start > copied && at - start < 64 && is_mail_char(text[start - 1])) --start;
+    if (start == at) continue;
+    const size_t domain = at + 1;
+    size_t first_end = domain;
+    while (first_end < n && first_end - domain < 255 && is_mail_domain_char(text[first_end])) ++first_end;
+    const size_t first_length = first_end - domain;
+    if (first_length == 0) continue;
+    size_t end = first_end;
+    while (end < n && end - first_end < 255 && is_mail_char(text[end])) ++end;
+    if (end == first_end) {
+      if (first_length < 2) continue;
+      end = first_end;  // the second part takes the first part's last character
+    }
+    if (!any) out->clear();
+    any = true;
+    out->append(text.substr(copied, start - copied));
+    out->push_back(U' ');
+    copied = end;
+    at = end - 1;
+  }
+  if (any) out->append(text.substr(copied));
+  return any;
+}
+
+struct Workspace {
+  U32 urls_replaced, mails_replaced, text;
+  std::vector<uint32_t> ngrams;  // gram index + 1, in text order (random.choice indexes this)
+};
+
+// The substitution buffers are as long as the input; without this, one 10 MB response would
+// leave 80 MB of them behind in every worker thread.
+void release_if_large(U32* buffer) {
+  if (buffer->capacity() > (size_t{1} << 16)) U32().swap(*buffer);
+}
+
+// Detector.append(text) on a fresh detector: leaves the detector's text in ws->text.
+void append_text(const Model& m, U32View input, Workspace* ws) {
+  U32View text = input;
+  if (replace_urls(text, &ws->urls_replaced)) text = ws->urls_replaced;
+  if (replace_mails(text, &ws->mails_replaced)) text = ws->mails_replaced;
+  // One pass for the rest:
+  // - NGram.normalize_vi: each (base letter, combining mark) pair, left to right without
+  //   overlap, becomes the composed letter;
+  // - of that, the first 10,000 characters, each ' ' dropped when the character before it (kept
+  //   or not) is ' '.
+  U32& out = ws->text;
+  out.resize(std::min(text.size(), kMaxTextLength));
+  char32_t* kept = out.data();
+  char32_t previous = 0;
+  const size_t n = text.size();
+  for (size_t i = 0, composed = 0; i < n && composed < kMaxTextLength; ++i, ++composed) {
+    char32_t c = text[i];
+    if (i + 1 < n && text[i + 1] >= 0x0300 && text[i + 1] <= 0x036F) {
+      const size_t base = m.vi_base.find(c);
+      const size_t mark = m.vi_marks.find(text[i + 1]);
+      if (base != U32::npos && mark != U32::npos) {
+        c = m.vi_composed[mark * m.vi_base.size() + base];
+        ++i;
+      }
+    }
+    // Written always, kept unless a second ' ': a branch here mispredicted at spaces and cost
+    // ~3 us per detect on 2 KB English texts.
+    *kept = c;
+    kept += c != U' ' || previous != U' ';
+    previous = c;
+  }
+  out.resize(static_cast<size_t>(kept - out.data()));
+  release_if_large(&ws->urls_replaced);
+  release_if_large(&ws->mails_replaced);
+}
+
+// Detector.cleaning_text. Its test `unicode_block(ch) != 'Latin Extended Additional'` compares
+// an int with a str and is always true, so every character from U+0300 up counts as non-Latin.
+void clean_text(U32* text) {
+  size_t latin = 0, non_latin = 0;
+  // Branch-free counts ('A'..'z' lies below U+0300): branches mispredicted on spaces and
+  // punctuation; 29 instead of 32 us per detect on 2 KB English texts.
+  for (char32_t c : *text) {
+    latin += static_cast<uint32_t>(c - U'A') <= U'z' - U'A';
+    non_latin += c >= 0x0300;
+  }
+  if (latin * 2 >= non_latin) return;
+  size_t kept = 0;
+  for (char32_t c : *text)
+    if (c < 'A' || c > 'z') (*text)[kept++] = c;
+  text->resize(kept);
+}
+
+// Detector._extract_ngrams with NGram.add_char. NGram keeps the last (up to) three normalized
+// characters; here `before_last` and `last` are the ids of the two before the new one (0 where
+// the window is shorter, which keeps such n-grams out, as does a character no profile has).
+// After a ' ' the window restarts as " ", so a second ' ' adds nothing.
+void extract_ngrams(const Model& m, U32View text, std::vector<uint32_t>* ngrams) {
+  ngrams->resize(3 * text.size());
+  uint32_t* out = ngrams->data();
+  uint32_t before_last = 0, last = m.space_id;
+  bool last_space = true, last_upper = false;
+  for (char32_t c : text) {
+    const CharInfo info = c < 0x10000 ? m.bmp[c] : CharInfo{0, false, py_isupper_char(c)};
+    if (last_space) {
+      before_last = 0;
+      if (info.is_space) continue;
+    }
+    // capitalword is set when this and the previous character are upper case and cleared when
+    // this one is not; it never outlives the pair that set it.
+    const bool capital_word = info.is_upper && last_upper;
+    last_space = info.is_space;
+    last_upper = info.is_upper;
+    if (!capital_word) {
+      if (!info.is_space)  // n = 1 skips only the n-gram " "
+        if (const uint32_t g = m.find1(info.id)) *out++ = g;
+      if (const uint32_t g = m.find2(last, info.id)) *out++ = g;
+      if (const uint32_t g = m.find3(before_last, last, info.id)) *out++ = g;
+    }
+    before_last = last;
+    last = info.id;
+  }
+  ngrams->resize(static_cast<size_t>(out - ngrams->data()));
+}
+
+// Detector._normalize_prob: the sum is Python's sum() of floats (3.11: plain left-to-right
+// addition in langlist order), then each probability is divided by it; returns the largest.
+double normalize_prob(double* prob, size_t n) {
+  double sum = 0.0;
+  for (size_t i = 0; i < n; ++i) sum += prob[i];
+  for (size_t i = 0; i < n; ++i) prob[i] /= sum;
+  // max(0.0, prob...): no NaN can occur and max is exact in any order, so four running maxima
+  // shorten the dependency chain.
+  double max_p[4] = {0.0, 0.0, 0.0, 0.0};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int k = 0; k < 4; ++k) max_p[k] = std::max(max_p[k], prob[i + k]);
+  for (; i < n; ++i) max_p[0] = std::max(max_p[0], prob[i]);
+  return std::max(std::max(max_p[0], max_p[1]), std::max(max_p[2], max_p[3]));
+}
+
+// alpha = ALPHA_DEFAULT + gauss(0, 1) * ALPHA_WIDTH: Python rounds the product before the sum.
+// Out of line so that no build (say -march=native with -ffp-contract=fast) fuses the two into
+// one multiply-add, which would round once.
+[[gnu::noinline]] double alpha_offset(PyRandom* rng) { return rng->gauss() * kAlphaWidth; }
+
+// Each trial ends on a normalized probability vector (the loop only breaks right after
+// normalize_prob), so it adds at most 1/7 to any language's average. Once the leader is ahead of
+// every other language by more than what the remaining trials can add, no later trial can change
+// detect()'s answer, and the remaining trials (3 of 7 on a clear English text) are skipped. The
+// answer is the same; only the discarded averages differ. The 1e-9 margin covers rounding.
+bool winner_is_settled(const std::vector<double>& language_prob, int remaining_trials) {
+  if (remaining_trials <= 0) return false;
+  double first = -1.0, second = -1.0;
+  for (double p : language_prob) {
+    if (p > first) {
+      second = first;
+      first = p;
+    } else if (p > second) {
+      second = p;
+    }
+  }
+  return first - second > static_cast<double>(remaining_trials) / kTrials + 1e-9;
+}
+
+// Detector._detect_block after the n-grams are known: the averaged probabilities of 7 trials
+// (fewer when the answer is settled early, see winner_is_settled).
+void detect_block(const Model& m, const std::vector<uint32_t>& ngrams, std::vector<double>* language_prob) {
+  const size_t n_languages = m.languages.size();
+  language_prob->assign(n_languages, 0.0);
+  std::vector<double> prob(n_languages), factor(n_languages);
+  PyRandom rng;
+  const uint32_t n_ngrams = static_cast<uint32_t>(ngrams.size());
+  const int n_ngrams_bit_length = PyRandom::bit_length(n_ngrams);
+  for (int trial = 0; trial < kTrials; ++trial) {
+    for (double& p : prob) p = 1.0 / static_cast<double>(n_languages);
+    const double alpha = kAlphaDefault + alpha_offset(&rng);
+    const double weight = alpha / kBaseFreq;
+    for (int i = 0;; ++i) {
+      // _update_lang_prob: prob[l] *= weight + word_lang_prob_map[gram][l].
+      // weight + 0.0 is weight exactly, so both forms multiply by the same factors.
+      const uint32_t g = ngrams[rng.randbelow(n_ngrams, n_ngrams_bit_length)] - 1;
+      if (m.dense_row[g] != Model::kSparse) {
+        const double* row = &m.dense_probs[size_t{m.dense_row[g]} * n_languages];
+        for (size_t l = 0; l < n_languages; ++l) prob[l] *= weight + row[l];
+      } else {
+        for (double& f : factor) f = weight;
+        for (uint32_t e = m.entry_begin[g]; e < m.entry_begin[g + 1]; ++e)
+          factor[m.entry_language[e]] = weight + m.entry_prob[e];
+        for (size_t l = 0; l < n_languages; ++l) prob[l] *= factor[l];
+      }
+      if (i % 5 == 0) {
+        if (normalize_prob(prob.data(), n_languages) > kConvThreshold || i >= kIterationLimit) break;
+      }
+    }
+    for (size_t l = 0; l < n_languages; ++l) (*language_prob)[l] += prob[l] / kTrials;
+    if (winner_is_settled(*language_prob, kTrials - 1 - trial)) break;
+  }
+}
+
+// Out of line: each access to a thread_local in a shared library is a __tls_get_addr call, and
+// inlined into detect_language they were 7% of its time.
+[[gnu::noinline]] Workspace& workspace() {
+  thread_local Workspace ws;
+  return ws;
+}
+
+}  // namespace
+
+void langdetect_load() { model(); }
+
+bool detect_language(U32View text, std::string* lang) {
+  const Model& m = model();
+  Workspace& ws = workspace();
+  append_text(m, text, &ws);
+  clean_text(&ws.text);
+  extract_ngrams(m, ws.text, &ws.ngrams);
+  if (ws.ngrams.empty()) return false;  // LangDetectException: "No features in text."
+  std::vector<double> language_prob;
+  detect_block(m, ws.ngrams, &language_prob);
+  // _sort_probability keeps p > 0.1 and sorts stably by falling p; detect() takes the first:
+  // the highest p, the earliest language on a tie.
+  int best = -1;
+  for (size_t l = 0; l < language_prob.size(); ++l)
+    if (language_prob[l] > kProbThreshold && (best < 0 || language_prob[l] > language_prob[best]))
+      best = static_cast<int>(l);
+  *lang = best < 0 ? "unknown" : m.languages[best];
+  return true;
+}
+
+U32 langdetect_appended_text(U32View text) {
+  Workspace ws;
+  append_text(model(), text, &ws);
+  return ws.text;
+}
+
+std::vector<double> langdetect_random_trace(const std::vector<int64_t>& ops) {
+  PyRandom rng;
+  std::vector<double> out;
+  out.reserve(ops.size());
+  for (int64_t op : ops) {
+    if (op > INT64_C(0xFFFFFFFF)) throw std::invalid_argument("choice over more than 2**32 - 1 items");
+    const uint32_t n = static_cast<uint32_t>(op);
+    out.push_back(op <= 0 ? rng.gauss() : static_cast<double>(rng.randbelow(n, PyRandom::bit_length(n))));
+  }
+  return out;
+}
+
+}  // namespace hirfast

@@ -1,0 +1,778 @@
+"""Rollout: batched sampling for RL, with one prefill per prompt and the sampling log-probs recorded.
+
+`generate(model, prompts, n=..., ...)` returns, for every prompt, `n` completions with their token
+ids, the fp32 log-prob of every sampled token under the distribution it was drawn from, and why each
+one ended. The trainer uses those log-probs as `logπ_old` and never recomputes them.
+
+How it differs from Hugging Face `generate(num_return_sequences=n)`:
+
+- **One prefill per distinct prompt.** The prompt runs through the model once; its keys and values
+  are written straight into the cache rows of all its `n` samples (a copy per sample, so every
+  sample then decodes from its own row). Several prompts are prefilled in one forward, packed
+  end to end with restarting position ids; attention stays within each prompt.
+- **Finished sequences leave the batch.** The cache is a fixed pool of `slots` rows of `max_len`
+  positions. Live sequences occupy rows `0..B-1`; when some finish, the last live rows move into
+  their places (a copy of their keys and values) and the decode batch shrinks. Freed rows take the
+  next waiting prompts (continuous batching), so the pool can be smaller than the whole request.
+- **Prompts of any lengths in one batch.** Every row stores its sequence from position 0; decode
+  attention masks each row at its own length. No padding tokens are ever run through the model.
+- **Attention is ours, the rest is the model's.** A function registered with transformers'
+  `AttentionInterface` (active only inside `generate`) writes the new keys and values into the pool
+  and attends over it; embeddings, RoPE, norms, MLPs and the lm_head are the model's own code, called
+  with `use_cache=False`, so no transformers cache class is involved (their API differs between
+  4.x and 5.x; tested with 5.24). An implementation name without a registered mask function makes
+  transformers skip building a causal mask, which this attention does not need.
+- **On a GPU, each decode step is a CUDA graph** captured per (batch bucket, length bucket) over the
+  static pool and static per-row state, with the sampling inside the graph; graphs and pool are kept
+  between calls for the same model (`release(model)` frees them). On the CPU, the same step runs
+  eagerly at the exact batch size and length.
+- **Sampling is counter-based** (see `hirfast.rollout_sampling`): a sequence's draws depend only on
+  `(seed, prompt index, sample index, step)`, not on the batch it shared or the cache budget.
+
+Memory: the pool holds `slots x max_len` positions of keys and values for every layer; `plan_cache`
+sizes it from the request (`max_batch_size`, prompt lengths + `max_new_tokens`) and the byte budget,
+and raises `CacheBudgetError` with the numbers when even one prompt's `n` samples cannot fit.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hirfast.rollout_sampling import counter_uniforms, sample_tokens
+
+ATTENTION_NAME = "hirfast_rollout"
+# fp32 [rows, vocab] buffers alive at once while sampling: logits, scaled/sorted logits, probs, cdf.
+_SAMPLING_BUFFERS_PER_ROW = 4
+# Decode-step CUDA graphs are captured per bucket: kv length rounded up to a multiple of this (reads
+# at most 127 masked positions per row), batch rounded up on a ~1.5x ladder (at most a third idle).
+_KV_LEN_BUCKET = 128
+_STOP_CAPACITY = 64
+_DEFAULT_PREFILL_TOKENS = 8192
+# Share of free memory the pool may take when no budget is given; the rest stays for activations of
+# the prefill and the caller's own tensors (on the CPU, also for everything else on the machine).
+_GPU_FREE_FRACTION = 0.8
+_CPU_FREE_FRACTION = 0.5
+
+
+class CacheBudgetError(ValueError):
+    """The KV cache the request needs does not fit the memory budget given."""
+
+
+@dataclasses.dataclass
+class Completion:
+    """One sampled continuation of a prompt.
+
+    token_ids:     the generated tokens, the stop token included when one ended it.
+    logprobs:      (len(token_ids),) float32 on the CPU: log-prob of each token under the distribution
+                   it was sampled from (temperature-scaled, renormalized after top-k/top-p; at
+                   temperature 0, the temperature-1 distribution after top-k/top-p).
+    finish_reason: "stop" when the last token is one of `stop_token_ids`; "length" when
+                   `max_new_tokens` (or the model's maximum positions) was reached first.
+    """
+
+    token_ids: list[int]
+    logprobs: torch.Tensor
+    finish_reason: Literal["stop", "length"]
+
+
+@dataclasses.dataclass
+class RolloutStats:
+    """What one `generate` call did (counts are exact, `seconds` is wall time)."""
+
+    prompts: int = 0
+    distinct_prompts: int = 0
+    sequences: int = 0
+    prefill_calls: int = 0        # model forwards over packed prompts
+    prefill_tokens: int = 0       # prompt tokens run through the model
+    decode_steps: int = 0         # one-token forwards of the live batch
+    generated_tokens: int = 0
+    slots: int = 0                # cache rows (most sequences decoded together)
+    cache_len: int = 0            # positions per cache row
+    cache_bytes: int = 0
+    cuda_graphs_captured: int = 0
+    seconds: float = 0.0
+
+
+class Rollout(list):
+    """`list[list[Completion]]`: one list of `n` completions per prompt, in prompt order; `.stats`
+    holds the call's `RolloutStats`."""
+
+    stats: RolloutStats
+
+
+@dataclasses.dataclass(frozen=True)
+class CachePlan:
+    """The KV pool of one rollout: `slots` rows of `max_len` positions, K and V of every layer."""
+
+    slots: int
+    max_len: int
+    bytes_per_token: int      # keys + values of all layers for one position
+    cache_bytes: int          # slots * max_len * bytes_per_token
+    workspace_bytes: int      # fp32 sampling buffers for `slots` rows
+
+    @property
+    def total_bytes(self) -> int:
+        return self.cache_bytes + self.workspace_bytes
+
+
+def _geometry(config) -> tuple[int, int, int, int]:
+    layers = config.num_hidden_layers
+    heads = config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    return layers, kv_heads, head_dim, config.vocab_size
+
+
+def _gib(nbytes: int) -> str:
+    return f"{nbytes / 2**30:.3f} GiB"
+
+
+def plan_cache(config, *, sequences: int, group_size: int, max_len: int, dtype: torch.dtype,
+               max_batch_size: int | None = None, budget_bytes: int | None = None) -> CachePlan:
+    """Size the KV pool: how many sequences decode together (`slots`) and how long a row is.
+
+    sequences:      all sequences of the request (prompts x n);
+    group_size:     sequences forked from one prefill, which must be live together (n);
+    max_len:        positions a row must hold (longest prompt + max_new_tokens - 1);
+    max_batch_size: most sequences decoded together (None: as many as the budget allows);
+    budget_bytes:   memory for the pool and the sampling workspace (None: no limit).
+    Raises CacheBudgetError when `max_batch_size` sequences, or one group, do not fit the budget.
+    """
+    layers, kv_heads, head_dim, vocab = _geometry(config)
+    elem = torch.empty((), dtype=dtype).element_size()
+    per_token = layers * 2 * kv_heads * head_dim * elem
+    per_row = per_token * max_len + vocab * 4 * _SAMPLING_BUFFERS_PER_ROW
+    group = min(group_size, sequences)
+    if max_batch_size is not None and max_batch_size < group:
+        raise CacheBudgetError(
+            f"max_batch_size={max_batch_size} is smaller than n={group_size}: the n samples of a prompt "
+            f"are forked from one prefill and decode together; use max_batch_size >= {group_size}")
+    wanted = sequences if max_batch_size is None else min(max_batch_size, sequences)
+    slots = wanted
+    if budget_bytes is not None:
+        fit = budget_bytes // per_row
+        need_note = (f"each sequence needs {_gib(per_row)} ({layers} layers x K,V x {kv_heads} kv heads x "
+                     f"{head_dim} head_dim x {max_len} positions x {elem} bytes, + fp32 sampling buffers "
+                     f"over {vocab} tokens)")
+        if max_batch_size is not None and fit < wanted:
+            raise CacheBudgetError(
+                f"KV cache for max_batch_size={wanted} x max_len={max_len} needs {_gib(wanted * per_row)}, "
+                f"budget is {_gib(budget_bytes)}: {need_note}; lower max_batch_size or max_new_tokens, "
+                f"or raise cache_budget_bytes")
+        if fit < group:
+            raise CacheBudgetError(
+                f"KV cache budget {_gib(budget_bytes)} cannot hold one prompt's n={group} samples of "
+                f"max_len={max_len} ({_gib(group * per_row)}): {need_note}; lower n or max_new_tokens, "
+                f"or raise cache_budget_bytes")
+        slots = min(wanted, fit)
+    return CachePlan(slots=slots, max_len=max_len, bytes_per_token=per_token,
+                     cache_bytes=slots * max_len * per_token,
+                     workspace_bytes=slots * vocab * 4 * _SAMPLING_BUFFERS_PER_ROW)
+
+
+# --------------------------------------------------------------------------------------------------
+# Attention over the pool, plugged into the model through transformers' AttentionInterface.
+
+_ACTIVE = threading.local()
+
+
+def _rollout_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
+                       sliding_window=None, **kwargs):
+    """AttentionInterface entry: query (B, Hq, T, D), key/value (B, Hkv, T, D) of the new tokens,
+    already rotated; returns (B, T, Hq, D). The model's own mask is not used (none is built for an
+    implementation that has no mask function registered)."""
+    context = getattr(_ACTIVE, "context", None)
+    if context is None:
+        raise RuntimeError(f"the '{ATTENTION_NAME}' attention only runs inside hirfast.rollout.generate")
+    context.calls += 1
+    return context.attend(module.layer_idx, query, key, value, scaling, sliding_window), None
+
+
+class _AttentionScope:
+    """Routes the model's attention to `context` for one forward (or one graph capture)."""
+
+    def __init__(self, context):
+        self.context = context
+
+    def __enter__(self):
+        _ACTIVE.context = self.context
+        return self.context
+
+    def __exit__(self, *exc):
+        _ACTIVE.context = None
+
+
+class _ModelAttentionSwitch:
+    """Sets every config of the model to the rollout attention, and back on exit.
+
+    The attention modules read `config._attn_implementation` at each forward; setting it directly
+    (rather than through `set_attn_implementation`) avoids re-validating, on the way back, an
+    implementation such as flash-attn that the caller had chosen."""
+
+    _registered = False
+
+    def __init__(self, model):
+        if not _ModelAttentionSwitch._registered:
+            from transformers import AttentionInterface
+
+            AttentionInterface.register(ATTENTION_NAME, _rollout_attention)
+            _ModelAttentionSwitch._registered = True
+        configs = {}
+        for module in model.modules():
+            config = getattr(module, "config", None)
+            if config is not None and hasattr(config, "_attn_implementation"):
+                configs[id(config)] = config
+        self.configs = list(configs.values())
+
+    def __enter__(self):
+        self.saved = [config._attn_implementation for config in self.configs]
+        for config in self.configs:
+            config._attn_implementation = ATTENTION_NAME
+        return self
+
+    def __exit__(self, *exc):
+        for config, value in zip(self.configs, self.saved):
+            config._attn_implementation = value
+
+
+def _expand_kv_heads(x: torch.Tensor, groups: int) -> torch.Tensor:
+    return x if groups == 1 else x.repeat_interleave(groups, dim=1)
+
+
+def _prompt_attention(q, k, v, scale, window):
+    """Causal attention of one prompt over itself: q (1, Hq, L, D), k/v (1, Hkv, L, D)."""
+    groups = q.shape[1] // k.shape[1]
+    k, v = _expand_kv_heads(k, groups), _expand_kv_heads(v, groups)
+    length = q.shape[2]
+    if window is not None and window < length:
+        pos = torch.arange(length, device=q.device)
+        mask = (pos[None, :] <= pos[:, None]) & (pos[None, :] > pos[:, None] - window)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
+
+
+class _PrefillAttention:
+    """Packed prompts in one row: segment i is tokens [start, start+length) of the row, and its keys
+    and values go to cache rows [row, row+rows) (all the samples forked from that prompt)."""
+
+    def __init__(self, kv: torch.Tensor, segments: list[tuple[int, int, int, int]]):
+        self.kv = kv
+        self.segments = segments
+        self.calls = 0
+
+    def attend(self, layer, q, k, v, scale, window):
+        k_cache, v_cache = self.kv[layer, 0], self.kv[layer, 1]
+        outputs = []
+        for start, length, row, rows in self.segments:
+            k_seg = k[:, :, start:start + length]
+            v_seg = v[:, :, start:start + length]
+            k_cache[row:row + rows, :, :length] = k_seg
+            v_cache[row:row + rows, :, :length] = v_seg
+            outputs.append(_prompt_attention(q[:, :, start:start + length], k_seg, v_seg, scale, window))
+        out = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
+        return out.transpose(1, 2)
+
+
+class _DecodeAttention:
+    """One new token for each of rows 0..rows-1, at `positions[row]`; attends over the first
+    `kv_len` positions of its cache row, masked at its own length (and sliding window)."""
+
+    def __init__(self, kv: torch.Tensor, row_index: torch.Tensor, positions: torch.Tensor, kv_len: int):
+        self.kv = kv
+        self.row_index = row_index
+        self.positions = positions
+        self.kv_len = kv_len
+        self.key_positions = torch.arange(kv_len, device=kv.device)
+        self.causal = self.key_positions[None, :] <= positions[:, None]
+        self.window_masks: dict[int, torch.Tensor] = {}
+        self.calls = 0
+
+    def _mask(self, window):
+        if window is None:
+            return self.causal
+        mask = self.window_masks.get(window)
+        if mask is None:
+            mask = self.causal & (self.key_positions[None, :] > self.positions[:, None] - window)
+            self.window_masks[window] = mask
+        return mask
+
+    def attend(self, layer, q, k, v, scale, window):
+        k_cache, v_cache = self.kv[layer, 0], self.kv[layer, 1]
+        k_cache[self.row_index, :, self.positions] = k[:, :, 0].to(k_cache.dtype)
+        v_cache[self.row_index, :, self.positions] = v[:, :, 0].to(v_cache.dtype)
+        rows, q_heads, _, head_dim = q.shape
+        kv_heads = k.shape[1]
+        # The query heads sharing a kv head become that head's query rows: K and V are read once
+        # per kv head instead of being repeated per query head.
+        grouped = q.reshape(rows, kv_heads, q_heads // kv_heads, head_dim)
+        out = F.scaled_dot_product_attention(
+            grouped, k_cache[:rows, :, :self.kv_len], v_cache[:rows, :, :self.kv_len],
+            attn_mask=self._mask(window)[:, None, None, :], scale=scale)
+        return out.reshape(rows, 1, q_heads, head_dim)
+
+
+# --------------------------------------------------------------------------------------------------
+# The engine: the pool, the per-row state, prefill, decode steps, compaction.
+
+def _batch_bucket(rows: int, slots: int) -> int:
+    """Smallest of 1, 2, 3, 4, 6, 8, 12, 16, ... (powers of two and their 1.5x) >= rows."""
+    bucket = 1
+    while bucket < rows:
+        power_of_two = bucket & (bucket - 1) == 0
+        bucket = 2 if bucket == 1 else (bucket * 3 // 2 if power_of_two else bucket * 4 // 3)
+    return min(bucket, slots)
+
+
+def _kv_bucket(length: int, max_len: int) -> int:
+    return min(max_len, -(-length // _KV_LEN_BUCKET) * _KV_LEN_BUCKET)
+
+
+@dataclasses.dataclass
+class _Unit:
+    """A distinct prompt and the sequences forked from its single prefill."""
+
+    prompt: list[int]
+    seq_ids: list[int]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Sampling:
+    temperature: float
+    top_k: int
+    top_p: float
+    has_stop: bool
+
+
+class _Engine:
+    def __init__(self, model, plan: CachePlan, device: torch.device, dtype: torch.dtype,
+                 use_cuda_graphs: bool):
+        layers, kv_heads, head_dim, _ = _geometry(model.config)
+        self.layers = layers
+        self.plan, self.device, self.dtype = plan, device, dtype
+        self.slots, self.max_len = plan.slots, plan.max_len
+        self.use_cuda_graphs = use_cuda_graphs
+        # Graphs are captured per bucket of (rows, kv length); rows past the live batch idle along.
+        self.pad_to_buckets = use_cuda_graphs
+        self.kv = torch.zeros(layers, 2, plan.slots, kv_heads, plan.max_len, head_dim, dtype=dtype,
+                              device=device)
+        def zeros(dtype=torch.long):
+            return torch.zeros(plan.slots, dtype=dtype, device=device)
+
+        # Per-row state of the live batch, rows 0..B-1. positions: position of the token in `tokens`
+        # (the next input); steps: tokens generated so far (the index of the next one); live: 1 for
+        # live rows, 0 for idle rows of a padded graph batch (they then stay put at position 0).
+        self.tokens, self.positions, self.seq_ids, self.steps, self.live = (zeros() for _ in range(5))
+        self.stopped = zeros(torch.bool)
+        self.next_tokens = zeros()
+        self.next_logprobs = zeros(torch.float32)
+        self.row_index = torch.arange(plan.slots, device=device)
+        self.seed = torch.zeros((), dtype=torch.long, device=device)
+        self.stop_ids = torch.full((_STOP_CAPACITY,), -1, dtype=torch.long, device=device)
+        self.graphs: dict = {}
+        self.graph_pool = torch.cuda.graph_pool_handle() if use_cuda_graphs else None
+        self.param_fingerprint = None
+
+    def fits(self, plan: CachePlan, device, dtype, use_cuda_graphs, budget_bytes) -> bool:
+        return (self.slots >= plan.slots and self.max_len >= plan.max_len and self.device == device
+                and self.dtype == dtype and self.use_cuda_graphs == use_cuda_graphs
+                and (budget_bytes is None or self.plan.total_bytes <= budget_bytes))
+
+    # ---- one call ----------------------------------------------------------------------------
+    def run(self, model, units: list[_Unit], *, slots: int, prompt_lens: np.ndarray, limits: np.ndarray,
+            sampling: _Sampling, seed: int, stop_ids: list[int], max_new_tokens: int,
+            prefill_tokens: int, stats: RolloutStats):
+        fingerprint = tuple(p.data_ptr() for p in model.parameters())
+        if fingerprint != self.param_fingerprint:  # weights were re-allocated: graphs read old memory
+            self.graphs.clear()
+            self.param_fingerprint = fingerprint
+        self.seed.fill_(seed & (2**63 - 1))
+        self.stop_ids.fill_(-1)
+        if stop_ids:
+            self.stop_ids[:len(stop_ids)] = torch.tensor(stop_ids, dtype=torch.long, device=self.device)
+        sequences = len(prompt_lens)
+        self.out_tokens = torch.zeros(sequences, max(max_new_tokens, 1), dtype=torch.long, device=self.device)
+        self.out_logprobs = torch.zeros(sequences, max(max_new_tokens, 1), dtype=torch.float32,
+                                        device=self.device)
+        self.seq_len = np.zeros(sequences, dtype=np.int64)
+        self.seq_stopped = np.zeros(sequences, dtype=bool)
+        # Host mirror of rows 0..B-1: sequence, tokens generated, limit, position of the next input.
+        self.row_seq = np.zeros(self.slots, dtype=np.int64)
+        self.row_count = np.zeros(self.slots, dtype=np.int64)
+        self.row_limit = np.zeros(self.slots, dtype=np.int64)
+        self.row_pos = np.zeros(self.slots, dtype=np.int64)
+        self.batch = 0
+        self.live.zero_()
+        self.positions.zero_()
+        self.steps.zero_()
+        pending = deque(units)
+        while pending or self.batch:
+            admitted, free, tokens = [], slots - self.batch, 0
+            while pending and len(pending[0].seq_ids) <= free:
+                unit = pending[0]
+                if admitted and tokens + len(unit.prompt) > prefill_tokens:
+                    break
+                admitted.append(pending.popleft())
+                free -= len(unit.seq_ids)
+                tokens += len(unit.prompt)
+            if admitted:
+                self._prefill(model, admitted, prompt_lens, limits, sampling, stats)
+                self._retire_finished(sampling)
+            if self.batch:
+                self._decode(model, sampling, stats)
+                self._retire_finished(sampling)
+        result = self.out_tokens, self.out_logprobs, self.seq_len, self.seq_stopped
+        self.out_tokens = self.out_logprobs = None  # the engine may be kept; its outputs are not
+        return result
+
+    def _prefill(self, model, units, prompt_lens, limits, sampling, stats):
+        ids, positions, segments, last = [], [], [], []
+        seq_ids, seq_unit = [], []
+        row, start = self.batch, 0
+        for index, unit in enumerate(units):
+            length = len(unit.prompt)
+            ids.extend(unit.prompt)
+            positions.extend(range(length))
+            segments.append((start, length, row, len(unit.seq_ids)))
+            last.append(start + length - 1)
+            seq_ids.extend(unit.seq_ids)
+            seq_unit.extend([index] * len(unit.seq_ids))
+            row += len(unit.seq_ids)
+            start += length
+        device = self.device
+        context = _PrefillAttention(self.kv, segments)
+        with _AttentionScope(context):
+            logits = model(input_ids=torch.tensor([ids], device=device),
+                           position_ids=torch.tensor([positions], device=device), use_cache=False,
+                           logits_to_keep=torch.tensor(last, device=device)).logits[0].float()
+        if context.calls != self.layers:
+            raise TypeError(
+                f"{type(model).__name__} ran {context.calls} attention calls through transformers' "
+                f"AttentionInterface for {self.layers} layers: hirfast.rollout needs a model whose "
+                f"attention layers dispatch on config._attn_implementation (Llama, Qwen2, Qwen3, Mistral)")
+        stats.prefill_calls += 1
+        stats.prefill_tokens += len(ids)
+        first, count = self.batch, len(seq_ids)
+        rows = slice(first, first + count)
+        seq_tensor = torch.tensor(seq_ids, device=device)
+        zero_steps = torch.zeros(count, dtype=torch.long, device=device)
+        uniforms = counter_uniforms(self.seed, seq_tensor, zero_steps)
+        tokens, logprobs = sample_tokens(logits[torch.tensor(seq_unit, device=device)], uniforms,
+                                         temperature=sampling.temperature, top_k=sampling.top_k,
+                                         top_p=sampling.top_p)
+        self.out_tokens[seq_tensor, 0] = tokens
+        self.out_logprobs[seq_tensor, 0] = logprobs
+        seq_array = np.asarray(seq_ids, dtype=np.int64)
+        self.tokens[rows] = tokens
+        self.positions[rows] = torch.as_tensor(prompt_lens[seq_array], device=device)
+        self.seq_ids[rows] = seq_tensor
+        self.steps[rows] = 1
+        self.live[rows] = 1
+        if sampling.has_stop:
+            self.stopped[rows] = (tokens[:, None] == self.stop_ids).any(-1)
+        self.row_seq[rows] = seq_array
+        self.row_count[rows] = 1
+        self.row_limit[rows] = limits[seq_array]
+        self.row_pos[rows] = prompt_lens[seq_array]
+        self.batch += count
+        stats.generated_tokens += count
+
+    def _step(self, model, rows: int, kv_len: int, sampling: _Sampling):
+        """One decode step of rows 0..rows-1 on the static state (the body of a CUDA graph)."""
+        context = _DecodeAttention(self.kv, self.row_index[:rows], self.positions[:rows], kv_len)
+        with _AttentionScope(context):
+            logits = model(input_ids=self.tokens[:rows, None], position_ids=self.positions[:rows, None],
+                           use_cache=False, logits_to_keep=1).logits[:, -1].float()
+        uniforms = counter_uniforms(self.seed, self.seq_ids[:rows], self.steps[:rows])
+        tokens, logprobs = sample_tokens(logits, uniforms, temperature=sampling.temperature,
+                                         top_k=sampling.top_k, top_p=sampling.top_p)
+        self.next_tokens[:rows].copy_(tokens)
+        self.next_logprobs[:rows].copy_(logprobs)
+        if sampling.has_stop:
+            self.stopped[:rows].copy_((tokens[:, None] == self.stop_ids).any(-1))
+        live = self.live[:rows]
+        self.tokens[:rows].copy_(tokens)
+        self.positions[:rows] += live
+        self.steps[:rows] += live
+
+    def _decode(self, model, sampling: _Sampling, stats: RolloutStats):
+        batch = self.batch
+        kv_len = int(self.row_pos[:batch].max()) + 1
+        rows = batch
+        if self.pad_to_buckets:
+            rows, kv_len = _batch_bucket(batch, self.slots), _kv_bucket(kv_len, self.max_len)
+        if self.use_cuda_graphs:
+            self._replay(model, rows, kv_len, sampling, stats)
+        else:
+            self._step(model, rows, kv_len, sampling)
+        seq = self.seq_ids[:batch]
+        index = self.steps[:batch] - 1
+        self.out_tokens[seq, index] = self.next_tokens[:batch]
+        self.out_logprobs[seq, index] = self.next_logprobs[:batch]
+        self.row_count[:batch] += 1
+        self.row_pos[:batch] += 1
+        stats.decode_steps += 1
+        stats.generated_tokens += batch
+
+    def _replay(self, model, rows: int, kv_len: int, sampling: _Sampling, stats: RolloutStats):
+        key = (rows, kv_len, sampling)
+        graph = self.graphs.get(key)
+        if graph is None:
+            # Warm up outside the capture (cuBLAS handles, lazy inits). The warm-up step writes the
+            # same keys and values the real step will, and its state updates are undone.
+            state = (self.tokens, self.positions, self.steps)
+            saved = [t[:rows].clone() for t in state]
+            side = torch.cuda.Stream(device=self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                self._step(model, rows, kv_len, sampling)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            for t, s in zip(state, saved):
+                t[:rows].copy_(s)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=self.graph_pool):
+                self._step(model, rows, kv_len, sampling)
+            self.graphs[key] = graph
+            stats.cuda_graphs_captured += 1
+        graph.replay()
+
+    def _retire_finished(self, sampling: _Sampling):
+        batch = self.batch
+        done = self.row_count[:batch] >= self.row_limit[:batch]
+        stopped = np.zeros(batch, dtype=bool)
+        if sampling.has_stop:
+            stopped = self.stopped[:batch].cpu().numpy()
+            done = done | stopped
+        if not done.any():
+            return
+        finished = np.nonzero(done)[0]
+        seqs = self.row_seq[finished]
+        self.seq_len[seqs] = self.row_count[finished]
+        self.seq_stopped[seqs] = stopped[finished]
+        kept = batch - len(finished)
+        holes = finished[finished < kept]
+        movers = np.nonzero(~done[kept:])[0] + kept
+        if len(holes):
+            dst = torch.as_tensor(holes, device=self.device)
+            src = torch.as_tensor(movers, device=self.device)
+            self.kv[:, :, dst] = self.kv[:, :, src]
+            for t in (self.tokens, self.positions, self.seq_ids, self.steps, self.stopped):
+                t[dst] = t[src]
+            for a in (self.row_seq, self.row_count, self.row_limit, self.row_pos):
+                a[holes] = a[movers]
+        self.live[kept:batch] = 0
+        self.positions[kept:batch] = 0
+        self.stopped[kept:batch] = False
+        self.batch = kept
+
+
+_ENGINES: "weakref.WeakKeyDictionary[torch.nn.Module, _Engine]" = weakref.WeakKeyDictionary()
+
+
+def release(model) -> None:
+    """Free the KV pool and CUDA graphs that `generate` keeps for `model` between calls."""
+    engine = _ENGINES.pop(model, None)
+    if engine is not None:
+        device = engine.device
+        del engine
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+# --------------------------------------------------------------------------------------------------
+# The public entry point.
+
+def _default_budget(device: torch.device, held_bytes: int) -> int | None:
+    """A share of the memory still free on the device, counting the pool this model already holds."""
+    if device.type == "cuda":
+        return int((torch.cuda.mem_get_info(device)[0] + held_bytes) * _GPU_FREE_FRACTION)
+    if device.type == "cpu" and hasattr(os, "sysconf"):
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError):
+            return None
+        return int((available + held_bytes) * _CPU_FREE_FRACTION)
+    return None
+
+
+def _rope_depends_on_length(config) -> bool:
+    """Dynamic-NTK and LongRoPE recompute their frequencies from the longest position at every
+    forward, a host-side decision a CUDA graph cannot replay."""
+    rope = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
+    return rope.get("rope_type", rope.get("type")) in ("dynamic", "longrope")
+
+
+def _check_prompts(prompts, vocab: int, max_positions: int | None) -> list[list[int]]:
+    if isinstance(prompts, torch.Tensor) or not isinstance(prompts, Sequence) or isinstance(prompts, str):
+        raise TypeError(f"prompts must be a list of token-id lists, got {type(prompts).__name__}")
+    checked = []
+    for index, prompt in enumerate(prompts):
+        if isinstance(prompt, torch.Tensor):
+            if prompt.dim() != 1:
+                raise ValueError(f"prompts[{index}] must be 1-D token ids, got shape {tuple(prompt.shape)}")
+            prompt = prompt.tolist()
+        elif isinstance(prompt, (str, bytes)) or not isinstance(prompt, Sequence):
+            raise TypeError(f"prompts[{index}] must be a list of token ids, got {type(prompt).__name__}")
+        ids = []
+        for position, token in enumerate(prompt):
+            if isinstance(token, bool) or not isinstance(token, (int, np.integer)):
+                raise TypeError(f"prompts[{index}][{position}] is {token!r}: token ids must be integers")
+            if not 0 <= token < vocab:
+                raise ValueError(f"prompts[{index}][{position}] = {token} is outside the vocabulary [0, {vocab})")
+            ids.append(int(token))
+        if not ids:
+            raise ValueError(f"prompts[{index}] is empty: a prompt needs at least one token (e.g. BOS)")
+        if max_positions is not None and len(ids) > max_positions:
+            raise ValueError(
+                f"prompts[{index}] has {len(ids)} tokens, more than the model's max_position_embeddings "
+                f"= {max_positions}; truncate it")
+        checked.append(ids)
+    return checked
+
+
+def _check_sampling(n, max_new_tokens, temperature, top_p, top_k, stop_token_ids, seed, vocab):
+    def is_int(x):
+        return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+    if not is_int(n) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    if not is_int(max_new_tokens) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+    if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature!r}")
+    if not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    if not is_int(top_k) or top_k < 0:
+        raise ValueError(f"top_k must be an integer >= 0 (0 = off), got {top_k!r}")
+    if not is_int(seed):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    stops = []
+    for token in ([] if stop_token_ids is None else stop_token_ids):
+        if not is_int(token) or not 0 <= token < vocab:
+            raise ValueError(f"stop_token_ids contains {token!r}, not a token id in [0, {vocab})")
+        if int(token) not in stops:
+            stops.append(int(token))
+    return stops
+
+
+def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens: int,
+             temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0,
+             stop_token_ids: Sequence[int] | None, seed: int, max_batch_size: int | None = None,
+             cache_budget_bytes: int | None = None, prefill_tokens: int = _DEFAULT_PREFILL_TOKENS,
+             use_cuda_graphs: bool | None = None, keep_cache: bool = True) -> Rollout:
+    """Sample `n` completions of every prompt with a Hugging Face causal LM.
+
+    model:          a transformers causal LM whose attention goes through `AttentionInterface`
+                    (Llama, Qwen2, Qwen3, Mistral, ...), on the device and in the dtype to run in.
+    prompts:        token-id lists (or 1-D tensors), each non-empty and at most
+                    `max_position_embeddings` long. Identical prompts share one prefill.
+    n:              completions per prompt.
+    max_new_tokens: most tokens per completion (0 returns empty completions without running the
+                    model); a completion also stops at the model's `max_position_embeddings`.
+    temperature, top_k, top_p: as in Hugging Face (`temperature=0` is greedy; `top_k=0` and `top_p=1`
+                    are off); see `hirfast.rollout_sampling` for the exact semantics.
+    stop_token_ids: tokens that end a completion (kept as its last token); None or () for none.
+    seed:           sampling seed; sample j of prompt i draws from `(seed, i * n + j, step)` only, so
+                    results do not depend on batch composition or the cache budget.
+    max_batch_size: most sequences decoded together (default: all, within the budget); must be >= n.
+    cache_budget_bytes: memory for the KV pool and the sampling buffers (default: 80% of the free
+                    memory on a GPU, 50% of the available memory on the CPU). `CacheBudgetError` if one prompt's n
+                    samples, or `max_batch_size` sequences, cannot fit.
+    prefill_tokens: prompt tokens packed into one prefill forward (a longer prompt runs alone).
+    use_cuda_graphs: capture decode steps as CUDA graphs (default: on a CUDA device).
+    keep_cache:     keep the pool and graphs for the next call with this model (`release(model)`).
+
+    Returns a `Rollout`: `rollout[i][j]` is the `Completion` (token_ids, logprobs, finish_reason) of
+    sample j of prompt i, and `rollout.stats` the call's `RolloutStats`.
+    """
+    started = time.perf_counter()
+    config = model.config
+    layers, kv_heads, head_dim, vocab = _geometry(config)
+    max_positions = getattr(config, "max_position_embeddings", None)
+    stops = _check_sampling(n, max_new_tokens, temperature, top_p, top_k, stop_token_ids, seed, vocab)
+    checked = _check_prompts(prompts, vocab, max_positions)
+    stats = RolloutStats(prompts=len(checked), sequences=len(checked) * n)
+    prompt_lens = np.repeat(np.asarray([len(p) for p in checked], dtype=np.int64), n)
+    limits = np.full(len(prompt_lens), max_new_tokens, dtype=np.int64)
+    if max_positions is not None:
+        limits = np.minimum(limits, max_positions - prompt_lens)
+    units_by_prompt: dict[tuple[int, ...], _Unit] = {}
+    for index, prompt in enumerate(checked):
+        seqs = [index * n + j for j in range(n) if limits[index * n + j] > 0]
+        if seqs:
+            unit = units_by_prompt.setdefault(tuple(prompt), _Unit(prompt, []))
+            unit.seq_ids.extend(seqs)
+    units = list(units_by_prompt.values())
+    stats.distinct_prompts = len({tuple(p) for p in checked})
+
+    seq_len = np.zeros(len(prompt_lens), dtype=np.int64)
+    seq_stopped = np.zeros(len(prompt_lens), dtype=bool)
+    out_tokens = out_logprobs = None
+    if units:
+        if len(stops) > _STOP_CAPACITY:
+            raise ValueError(f"at most {_STOP_CAPACITY} stop_token_ids are supported, got {len(stops)}")
+        parameter = next(model.parameters())
+        device, dtype = parameter.device, parameter.dtype
+        if use_cuda_graphs is None:
+            use_cuda_graphs = device.type == "cuda" and not _rope_depends_on_length(config)
+        if use_cuda_graphs and device.type != "cuda":
+            raise ValueError(f"use_cuda_graphs=True needs a model on a CUDA device, the model is on {device}")
+        needed_len = max(int((prompt_lens + limits - 1)[u.seq_ids].max()) for u in units)
+        if use_cuda_graphs:  # whole kv-length buckets: every graph reads a whole bucket of positions
+            needed_len = -(-needed_len // _KV_LEN_BUCKET) * _KV_LEN_BUCKET
+        budget = cache_budget_bytes
+        if budget is None:
+            engine = _ENGINES.get(model)
+            budget = _default_budget(device, engine.plan.total_bytes if engine is not None else 0)
+        sequences = sum(len(u.seq_ids) for u in units)
+        plan = plan_cache(config, sequences=sequences, group_size=n, max_len=needed_len, dtype=dtype,
+                          max_batch_size=max_batch_size, budget_bytes=budget)
+        # A prompt repeated in the request forks more sequences than fit at once: split its unit.
+        units = [_Unit(u.prompt, u.seq_ids[i:i + plan.slots]) for u in units
+                 for i in range(0, len(u.seq_ids), plan.slots)]
+        engine = _ENGINES.get(model)
+        if engine is None or not engine.fits(plan, device, dtype, use_cuda_graphs, budget):
+            release(model)
+            engine = _Engine(model, plan, device, dtype, use_cuda_graphs)
+        stats.slots, stats.cache_len, stats.cache_bytes = plan.slots, plan.max_len, plan.cache_bytes
+        sampling = _Sampling(float(temperature), int(top_k), float(top_p), bool(stops))
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode(), _ModelAttentionSwitch(model):
+                out_tokens, out_logprobs, seq_len, seq_stopped = engine.run(
+                    model, units, slots=plan.slots, prompt_lens=prompt_lens, limits=limits, sampling=sampling, seed=int(seed),
+                    stop_ids=stops, max_new_tokens=max_new_tokens,
+                    prefill_tokens=max(1, int(prefill_tokens)), stats=stats)
+                out_tokens, out_logprobs = out_tokens.cpu(), out_logprobs.cpu()
+        finally:
+            model.train(was_training)
+            if keep_cache:
+                _ENGINES[model] = engine
+            else:
+                release(model)
+
+    rollout = Rollout()
+    for index in range(len(checked)):
+        group = []
+        for seq in range(index * n, (index + 1) * n):
+            length = int(seq_len[seq])
+            if out_tokens is None or length == 0:
+                token_ids, logprobs = [], torch.zeros(0, dtype=torch.float32)
+            else:
+                token_ids = out_tokens[seq, :length].tolist()
+                logprobs = out_logprobs[seq, :length].clone()
+            group.append(Completion(token_ids, logprobs, "stop" if seq_stopped[seq] else "length"))
+        rollout.append(group)
+    stats.seconds = time.perf_counter() - started
+    rollout.stats = stats
+    return rollout
