@@ -15,10 +15,6 @@ double get_count(ArgReader& args, const char* name) {
   return v;
 }
 
-void require_word_tokenizer(const CheckerContext& ctx) {
-  require_data(ctx, [] { word_tokenize(U"Load."); });
-}
-
 void register_ifbench_checkers(Registry& r) {
   register_ifbench_count(r);
   register_ifbench_ratio(r);

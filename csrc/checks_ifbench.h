@@ -35,24 +35,9 @@ std::unique_ptr<Checker> make_lambda_checker(F fn) {
   return std::make_unique<LambdaChecker<F>>(std::move(fn));
 }
 
-// Runs `load` (a data file or tokenizer parameters being read on first use) and turns a failure
-// into an InputError, so that a missing data file is reported when the checker is built rather
-// than turning every verdict into False.
-template <class Load>
-void require_data(const CheckerContext& ctx, Load load) {
-  try {
-    load();
-  } catch (const std::exception& e) {
-    throw InputError("instruction_id", "'" + std::string(ctx.instruction_id) +
-                                           "' cannot be checked: " + e.what());
-  }
-}
-
 // kwargs shared by several families.
 // A count the reference replaces by a random one when it is None or negative.
 double get_count(ArgReader& args, const char* name);
-// nltk.word_tokenize, its Punkt parameters loaded (see require_data).
-void require_word_tokenizer(const CheckerContext& ctx);
 
 void register_ifbench_count(Registry& r);
 void register_ifbench_ratio(Registry& r);

@@ -136,8 +136,7 @@ void register_ifbench_format(Registry& r) {
 
   // Each sentence (punctuation removed, stripped) ends with an emoji in its last or second
   // last character, or else the next sentence starts with one. An empty sentence: IndexError.
-  r.add("format:emoji", {}, [](CheckerContext& ctx) {
-    require_data(ctx, load_emoji_table);
+  r.add("format:emoji", {}, [](CheckerContext&) {
     return make_lambda_checker([](U32View v) {
       const std::vector<U32> sentences = split_into_sentences(v);
       for (size_t i = 0; i < sentences.size(); ++i) {
@@ -251,8 +250,7 @@ void register_ifbench_format(Registry& r) {
 
   // No nltk.word_tokenize token is lower-case first with a lower- or upper-case rest (word[1:]
   // .islower() / .isupper(), which need a cased character). An empty token: IndexError.
-  r.add("format:title_case", {}, [](CheckerContext& ctx) {
-    require_word_tokenizer(ctx);
+  r.add("format:title_case", {}, [](CheckerContext&) {
     return make_lambda_checker([](U32View v) {
       for (const U32& word : word_tokenize(v)) {
         if (word.empty()) return false;

@@ -35,7 +35,6 @@ void register_ifbench_ratio(Registry& r) {
   // ZeroDivisionError.
   r.add("ratio:stop_words", {"percentage"}, [](CheckerContext& ctx) {
     const double pct = get_count(*ctx.args, "percentage");
-    require_data(ctx, load_english_stopwords);
     return make_lambda_checker([pct](U32View v) {
       const std::vector<U32View> tokens = nltk_word_runs(v);
       if (tokens.empty()) return false;

@@ -99,9 +99,7 @@ void register_ifbench_words(Registry& r) {
   });
 
   // nltk.pos_tag(nltk.word_tokenize(value))[0][1] contains "VB".
-  r.add("words:start_verb", {}, [](CheckerContext& ctx) {
-    require_word_tokenizer(ctx);
-    require_data(ctx, [] { PerceptronTagger::english(); });
+  r.add("words:start_verb", {}, [](CheckerContext&) {
     return make_lambda_checker([](U32View v) {
       const std::vector<U32> tokens = word_tokenize(v);
       if (tokens.empty()) return false;
@@ -125,8 +123,7 @@ void register_ifbench_words(Registry& r) {
   });
 
   // syllapy.count(w) % 2 alternates over the words (punctuation removed, lower-cased).
-  r.add("words:odd_even_syllables", {}, [](CheckerContext& ctx) {
-    require_data(ctx, load_syllapy_dictionary);
+  r.add("words:odd_even_syllables", {}, [](CheckerContext&) {
     return make_lambda_checker([](U32View v) {
       const U32 lower = py_lower(remove_ascii_punct(v));
       int prev = -1;
@@ -190,7 +187,6 @@ void register_ifbench_words(Registry& r) {
     const int64_t n = a.get_int("n"), m = a.get_int("m");
     if (n == 0) a.fail("n", "must not be 0 (the reference draws a random sentence number)");
     if (m == 0) a.fail("m", "must not be 0 (the reference draws a random word number)");
-    require_word_tokenizer(ctx);
     return make_lambda_checker([keyword, n, m](U32View v) {
       const std::vector<U32> sentences = split_into_sentences(v);
       size_t si = 0, wi = 0;
@@ -204,7 +200,6 @@ void register_ifbench_words(Registry& r) {
   // nltk.word_tokenize(value): words[1] == words[-2] == keyword.
   r.add("words:words_position", {"keyword"}, [](CheckerContext& ctx) {
     const U32 keyword(py_strip(ctx.args->get_str("keyword")));
-    require_word_tokenizer(ctx);
     return make_lambda_checker([keyword](U32View v) {
       const std::vector<U32> words = word_tokenize(v);
       if (words.size() < 2) return false;

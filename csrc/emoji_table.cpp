@@ -6,6 +6,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "assets.h"
 #include "ifbench_util.h"
 
 namespace hirfast {
@@ -26,7 +27,7 @@ struct EmojiTable {
         uint32_t cp = 0;
         for (char32_t h : hex) {
           int d = (h >= '0' && h <= '9') ? int(h - '0') : (h >= 'A' && h <= 'F') ? int(h - 'A' + 10) : -1;
-          if (d < 0 || cp > 0x10FFFF) throw std::runtime_error(std::string("hirfast: malformed line in ") + kTableFile);
+          if (d < 0 || cp > 0x10FFFF) throw AssetError(std::string("hirfast: malformed line in ") + kTableFile);
           cp = cp * 16 + static_cast<uint32_t>(d);
         }
         key.push_back(static_cast<char32_t>(cp));
@@ -37,7 +38,7 @@ struct EmojiTable {
         sequences.insert(std::move(key));
     }
     std::sort(single.begin(), single.end());
-    if (single.empty()) throw std::runtime_error(std::string("hirfast: empty emoji table ") + kTableFile);
+    if (single.empty()) throw AssetError(std::string("hirfast: empty emoji table ") + kTableFile);
   }
 };
 
@@ -47,8 +48,6 @@ const EmojiTable& table() {
 }
 
 }  // namespace
-
-void load_emoji_table() { table(); }
 
 bool is_emoji(U32View s) {
   const EmojiTable& t = table();

@@ -7,9 +7,7 @@
 
 namespace hirfast {
 
-// Throws std::runtime_error if the data file is missing or malformed.
+// Throws AssetError (assets.h) if the data file is missing or malformed.
 bool is_emoji(U32View s);
-// Loads the table now (so that a missing file is reported when a checker is built).
-void load_emoji_table();
 
 }  // namespace hirfast

@@ -91,13 +91,13 @@ int decimal_value(char32_t c) {
 U32 read_asset_text(const std::string& relative) {
   const std::string path = asset_path(relative);
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("hirfast: cannot read data file " + path);
+  if (!in) throw AssetError("hirfast: cannot read data file " + path);
   std::ostringstream buf;
   buf << in.rdbuf();
   U32 text;
   size_t bad = 0;
   if (!decode_utf8(buf.str(), &text, &bad))
-    throw std::runtime_error("hirfast: data file " + path + " is not UTF-8 (byte " + std::to_string(bad) + ")");
+    throw AssetError("hirfast: data file " + path + " is not UTF-8 (byte " + std::to_string(bad) + ")");
   return text;
 }
 

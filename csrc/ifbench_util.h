@@ -45,7 +45,7 @@ std::string nfkd_ascii(U32View s);
 // unicodedata.decimal(c) for a decimal digit (re's \d); -1 for anything else.
 int decimal_value(char32_t c);
 
-// The text of a data file under the assets directory, decoded as UTF-8 (std::runtime_error
+// The text of a data file under the assets directory, decoded as UTF-8 (AssetError
 // naming the file if it is missing or not UTF-8).
 U32 read_asset_text(const std::string& relative);
 

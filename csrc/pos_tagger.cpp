@@ -29,7 +29,7 @@ class Reader {
     return v;
   }
   std::string_view take(size_t n) {
-    if (n > data_.size() - pos_) throw std::runtime_error("hirfast: truncated POS tagger model " + path_);
+    if (n > data_.size() - pos_) throw AssetError("hirfast: truncated POS tagger model " + path_);
     std::string_view out = data_.substr(pos_, n);
     pos_ += n;
     return out;
@@ -59,13 +59,13 @@ std::string last3_utf8(const std::string& utf8) {
 
 PerceptronTagger::PerceptronTagger(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("hirfast: cannot read POS tagger model " + path);
+  if (!in) throw AssetError("hirfast: cannot read POS tagger model " + path);
   std::ostringstream buf;
   buf << in.rdbuf();
   blob_ = buf.str();
 
   Reader r(blob_, path);
-  if (r.take(8) != kMagic) throw std::runtime_error("hirfast: not a POS tagger model: " + path);
+  if (r.take(8) != kMagic) throw AssetError("hirfast: not a POS tagger model: " + path);
   const uint32_t n_classes = r.u32();
   for (uint32_t k = 0; k < n_classes; ++k) classes_.push_back(r.take(r.u8()));
   const uint32_t n_tagdict = r.u32();
@@ -73,7 +73,7 @@ PerceptronTagger::PerceptronTagger(const std::string& path) {
   for (uint32_t k = 0; k < n_tagdict; ++k) {
     std::string_view word = r.take(r.u16());
     uint32_t cls = r.u8();
-    if (cls >= n_classes) throw std::runtime_error("hirfast: bad class index in " + path);
+    if (cls >= n_classes) throw AssetError("hirfast: bad class index in " + path);
     tagdict_.emplace(word, static_cast<uint8_t>(cls));
   }
   const uint32_t n_features = r.u32();
@@ -84,13 +84,13 @@ PerceptronTagger::PerceptronTagger(const std::string& path) {
     for (uint32_t j = 0; j < fw.count; ++j) {
       uint32_t cls = r.u8();
       int32_t milli = static_cast<int32_t>(r.u32());
-      if (cls >= n_classes) throw std::runtime_error("hirfast: bad class index in " + path);
+      if (cls >= n_classes) throw AssetError("hirfast: bad class index in " + path);
       // Correctly rounded division: the same double as parsing the JSON decimal (see the tool).
       weights_.push_back({static_cast<uint8_t>(cls), milli / 1000.0});
     }
     features_.emplace(name, fw);
   }
-  if (!r.done()) throw std::runtime_error("hirfast: trailing bytes in POS tagger model " + path);
+  if (!r.done()) throw AssetError("hirfast: trailing bytes in POS tagger model " + path);
 }
 
 const PerceptronTagger& PerceptronTagger::english() {

@@ -21,7 +21,7 @@ namespace hirfast {
 
 class PerceptronTagger {
  public:
-  // The English model, loaded on first use. Throws std::runtime_error when the data file is
+  // The English model, loaded on first use. Throws AssetError (assets.h) when the data file is
   // missing or malformed (every later call throws again).
   static const PerceptronTagger& english();
 

@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "assets.h"
 #include "ifbench_util.h"
 
 namespace hirfast {
@@ -16,7 +17,7 @@ struct StopwordList {
     const U32 text = read_asset_text("nltk/corpora/stopwords/english");
     for (U32View line : py_splitlines(text))
       if (!py_rstrip(line).empty()) words.emplace(line);
-    if (words.empty()) throw std::runtime_error("hirfast: empty English stopword list");
+    if (words.empty()) throw AssetError("hirfast: empty English stopword list");
   }
 };
 
@@ -26,8 +27,6 @@ const StopwordList& stopword_list() {
 }
 
 }  // namespace
-
-void load_english_stopwords() { stopword_list(); }
 
 bool is_english_stopword(U32View word) { return stopword_list().words.count(U32(word)) > 0; }
 

@@ -6,8 +6,7 @@
 
 namespace hirfast {
 
-// `word in stopwords.words("english")`. Throws std::runtime_error if the list cannot be read.
+// `word in stopwords.words("english")`. Throws AssetError (assets.h) if the list cannot be read.
 bool is_english_stopword(U32View word);
-void load_english_stopwords();
 
 }  // namespace hirfast

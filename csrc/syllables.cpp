@@ -4,6 +4,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "assets.h"
 #include "ifbench_util.h"
 
 namespace hirfast {
@@ -29,7 +30,7 @@ struct SyllableDictionary {
         ok = ok && c >= '0' && c <= '9';
         value = value * 10 + static_cast<int>(c - '0');
       }
-      if (!ok) throw std::runtime_error(std::string("hirfast: unexpected line in ") + kDictFile);
+      if (!ok) throw AssetError(std::string("hirfast: unexpected line in ") + kDictFile);
       counts[U32(word)] = value;  // a later duplicate wins, as in the dict comprehension
     }
   }
@@ -57,8 +58,6 @@ int vowel_groups(U32View w) {
 }
 
 }  // namespace
-
-void load_syllapy_dictionary() { dictionary(); }
 
 int syllapy_count(U32View word) {
   // count(w): w.strip().lower().strip(punctuation); 0 if empty or holding a digit; the

@@ -7,8 +7,7 @@
 
 namespace hirfast {
 
-// Throws std::runtime_error if the dictionary cannot be read.
+// Throws AssetError (assets.h) if the dictionary cannot be read.
 int syllapy_count(U32View word);
-void load_syllapy_dictionary();
 
 }  // namespace hirfast

@@ -357,7 +357,7 @@ def test_line_indent_keeps_the_list_mutation_quirk():
     assert reference("format:line_indent", {}, "a\n b\n\n\n  c", False) is False
 
 
-def test_missing_data_file_is_reported_when_the_checker_is_built(tmp_path):
+def test_missing_data_file_is_an_error_not_a_false(tmp_path):
     import os
     import shutil
     import subprocess
@@ -377,7 +377,7 @@ def test_missing_data_file_is_reported_when_the_checker_is_built(tmp_path):
                          capture_output=True, text=True, env=dict(os.environ))
     assert run.returncode == 0, run.stderr
     field, reason = run.stdout.split(" | ")
-    assert field == "instruction_id" and "syllapy/data.csv" in reason
+    assert field == "engine" and "syllapy/data.csv" in reason
 
 
 # ------------------------------------------------------------------------------------------------
