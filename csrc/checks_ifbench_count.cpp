@@ -51,9 +51,12 @@ void register_ifbench_count(Registry& r) {
   r.add("count:unique_word_count", {"N"}, [](CheckerContext& ctx) {
     const double n = get_count(*ctx.args, "N");
     return make_lambda_checker([n](U32View v) {
-      const U32 lower = py_lower(v);
+      const U32 lower = lower_text(v);
       std::unordered_set<U32View> unique;
-      for (U32View w : py_split_ws(lower)) unique.insert(strip_punct_space(w));
+      for_each_word(lower, [&unique](U32View w) {
+        unique.insert(strip_punct_space(w));
+        return true;
+      });
       return static_cast<double>(unique.size()) >= n;
     });
   });
@@ -64,21 +67,34 @@ void register_ifbench_count(Registry& r) {
     const double n = get_count(*ctx.args, "small_n");
     return make_lambda_checker([n](U32View v) {
       std::unordered_set<U32View> found;
-      for (U32View w : py_split_ws(v)) {
+      for_each_word(v, [&found](U32View w) {
         U32View core = strip_punct_space(w);
-        if (core.size() > 3) continue;  // every conjunction is at most 3 characters, lower() too
-        if (is_coordinating_conjunction(py_lower(core))) found.insert(w);
-      }
+        // Every conjunction is at most 3 characters, and lower() never shortens a string.
+        if (core.size() <= 3 && is_coordinating_conjunction(py_lower(core))) found.insert(w);
+        return true;
+      });
       return static_cast<double>(found.size()) >= n;
     });
   });
 
-  // How many of the 50 names occur as substrings.
+  // How many of the 50 names occur as substrings. One scan: every name starts with an ASCII
+  // capital, so only those positions are tried, against the names with that initial.
   r.add("count:person_names", {"N"}, [](CheckerContext& ctx) {
     const double n = get_count(*ctx.args, "N");
     return make_lambda_checker([n](U32View v) {
+      std::array<bool, kPersonNames.size()> seen{};
       size_t found = 0;
-      for (const char32_t* name : kPersonNames) found += py_contains(v, name) ? 1 : 0;
+      for (size_t p = 0; p < v.size(); ++p) {
+        if (v[p] < 'A' || v[p] > 'Z') continue;
+        for (size_t k = 0; k < kPersonNames.size(); ++k) {
+          if (seen[k] || kPersonNames[k][0] != v[p]) continue;
+          const U32View name(kPersonNames[k]);
+          if (v.compare(p, name.size(), name) == 0) {
+            seen[k] = true;
+            ++found;
+          }
+        }
+      }
       return static_cast<double>(found) >= n;
     });
   });
@@ -147,9 +163,12 @@ void register_ifbench_count(Registry& r) {
     return make_lambda_checker([n](U32View v) {
       U32 text(v);
       std::replace(text.begin(), text.end(), U'/', U' ');
-      const U32 cleaned = remove_ascii_punct(py_lower(text));
+      const U32 cleaned = remove_ascii_punct(lower_text(text));
       size_t count = 0;
-      for (U32View w : py_split_ws(cleaned)) count += is_pronoun(w) ? 1 : 0;
+      for_each_word(cleaned, [&count](U32View w) {
+        count += is_pronoun(w);
+        return true;
+      });
       return static_cast<double>(count) >= n;
     });
   });
@@ -161,7 +180,7 @@ void register_ifbench_count(Registry& r) {
           const char* names[5] = {"keyword1", "keyword2", "keyword3", "keyword4", "keyword5"};
           for (int k = 0; k < 5; ++k) keywords[k] = py_lower(py_strip(ctx.args->get_str(names[k])));
           return make_lambda_checker([keywords](U32View v) {
-            const U32 lower = py_lower(v);
+            const U32 lower = lower_text(v);
             const size_t wanted[5] = {1, 2, 3, 5, 7};
             for (int k = 0; k < 5; ++k) {
               // str.count("") is len + 1

@@ -130,7 +130,7 @@ void register_ifbench_format(Registry& r) {
       const U32View body = py_strip(text);
       size_t lines = 0;
       for (U32View line : py_split(body, U"\n")) lines += !line.empty();
-      return lines == py_split_ws(body).size();
+      return lines == count_words(body);
     });
   });
 
@@ -252,11 +252,14 @@ void register_ifbench_format(Registry& r) {
   // .islower() / .isupper(), which need a cased character). An empty token: IndexError.
   r.add("format:title_case", {}, [](CheckerContext&) {
     return make_lambda_checker([](U32View v) {
-      for (const U32& word : word_tokenize(v)) {
-        if (word.empty()) return false;
-        const U32View head = U32View(word).substr(0, 1), tail = U32View(word).substr(1);
-        if (py_isupper(head) && py_islower(tail)) continue;
-        if (py_islower(head) && (py_isupper(tail) || py_islower(tail))) return false;
+      // Sentence by sentence, stopping at the first offending token.
+      for (const auto& span : word_tokenize_spans(v)) {
+        for (const U32& word : word_tokenize_span(v, span)) {
+          if (word.empty()) return false;
+          const U32View head = U32View(word).substr(0, 1), tail = U32View(word).substr(1);
+          if (py_isupper(head) && py_islower(tail)) continue;
+          if (py_islower(head) && (py_isupper(tail) || py_islower(tail))) return false;
+        }
       }
       return true;
     });

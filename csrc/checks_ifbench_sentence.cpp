@@ -14,12 +14,13 @@ void register_ifbench_sentence(Registry& r) {
     return make_lambda_checker([](U32View v) {
       int64_t previous = -1;
       for (const U32& sentence : split_into_sentences(v)) {
-        const U32 lower = py_lower(sentence);
+        const U32 lower = lower_text(sentence);
         std::vector<U32View> words;
-        for (U32View w : py_split_ws(lower)) {
+        for_each_word(lower, [&words](U32View w) {
           U32View clean = lstrip_punct_space(w);
           if (!clean.empty()) words.push_back(clean);
-        }
+          return true;
+        });
         int64_t score = 0;
         bool in_run = false;
         for (size_t k = 0; k + 1 < words.size(); ++k) {
@@ -49,7 +50,7 @@ void register_ifbench_sentence(Registry& r) {
       if (static_cast<double>(sentences.size()) < n) return false;
       size_t k = 0;
       if (!py_index(static_cast<int64_t>(std::trunc(n - 1)), sentences.size(), &k)) return false;
-      return py_contains(py_lower(sentences[k]), keyword);
+      return py_contains(lower_text(sentences[k]), keyword);
     });
   });
 
@@ -60,7 +61,7 @@ void register_ifbench_sentence(Registry& r) {
     return make_lambda_checker([step](U32View v) {
       const std::vector<U32> sentences = split_into_sentences(v);
       if (sentences.empty()) return false;
-      auto count = [](const U32& s) { return py_split_ws(remove_ascii_punct(s)).size(); };
+      auto count = [](const U32& s) { return count_words(remove_ascii_punct(s)); };
       double previous = static_cast<double>(count(sentences[0]));
       for (size_t k = 1; k < sentences.size(); ++k) {
         const double words = static_cast<double>(count(sentences[k]));

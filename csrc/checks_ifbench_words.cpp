@@ -65,14 +65,12 @@ void register_ifbench_words(Registry& r) {
   // Every whitespace word of value.lower() has two adjacent ASCII consonants (y included).
   r.add("words:consonants", {}, [](CheckerContext&) {
     return make_lambda_checker([](U32View v) {
-      const U32 lower = py_lower(v);
-      for (U32View w : py_split_ws(lower)) {
-        bool cluster = false;
-        for (size_t k = 0; k + 1 < w.size() && !cluster; ++k)
-          cluster = is_ascii_consonant(w[k]) && is_ascii_consonant(w[k + 1]);
-        if (!cluster) return false;
-      }
-      return true;
+      const U32 lower = lower_text(v);
+      return for_each_word(lower, [](U32View w) {
+        for (size_t k = 0; k + 1 < w.size(); ++k)
+          if (is_ascii_consonant(w[k]) && is_ascii_consonant(w[k + 1])) return true;
+        return false;
+      });
     });
   });
 
@@ -80,10 +78,12 @@ void register_ifbench_words(Registry& r) {
   // reversed.
   r.add("words:palindrome", {}, [](CheckerContext&) {
     return make_lambda_checker([](U32View v) {
-      const U32 lower = py_lower(remove_ascii_punct(v));
+      const U32 lower = lower_text(remove_ascii_punct(v));
       size_t found = 0;
-      for (U32View w : py_split_ws(lower))
+      for_each_word(lower, [&found](U32View w) {
         found += w.size() >= 5 && std::equal(w.begin(), w.begin() + w.size() / 2, w.rbegin());
+        return found < 10;
+      });
       return found >= 10;
     });
   });
@@ -92,18 +92,21 @@ void register_ifbench_words(Registry& r) {
   r.add("words:prime_lengths", {}, [](CheckerContext&) {
     return make_lambda_checker([](U32View v) {
       const U32 text = remove_ascii_punct(v);
-      for (U32View w : py_split_ws(text))
-        if (!is_prime_up_to_97(w.size())) return false;
-      return true;
+      return for_each_word(text, [](U32View w) { return is_prime_up_to_97(w.size()); });
     });
   });
 
   // nltk.pos_tag(nltk.word_tokenize(value))[0][1] contains "VB".
   r.add("words:start_verb", {}, [](CheckerContext&) {
     return make_lambda_checker([](U32View v) {
-      const std::vector<U32> tokens = word_tokenize(v);
+      // Only the first tag is needed, and it reads only the first three tokens: the sentences
+      // after those are not tokenized.
+      std::vector<U32> tokens;
+      for (const auto& span : word_tokenize_spans(v)) {
+        for (U32& t : word_tokenize_span(v, span)) tokens.push_back(std::move(t));
+        if (tokens.size() >= 3) break;
+      }
       if (tokens.empty()) return false;
-      // Only the first tag is needed, and it reads only the first three tokens.
       const std::vector<U32View> views(tokens.begin(), tokens.end());
       const auto tags = PerceptronTagger::english().tag(views, 1);
       return tags[0].find("VB") != std::string_view::npos;
@@ -114,25 +117,23 @@ void register_ifbench_words(Registry& r) {
   r.add("words:repeats", {"small_n"}, [](CheckerContext& ctx) {
     const double limit = get_count(*ctx.args, "small_n");
     return make_lambda_checker([limit](U32View v) {
-      const U32 text = remove_ascii_punct(py_lower(v));
+      const U32 text = remove_ascii_punct(lower_text(v));
       std::unordered_map<U32View, size_t> counts;
-      for (U32View w : py_split_ws(text))
-        if (static_cast<double>(++counts[w]) > limit) return false;
-      return true;
+      return for_each_word(text, [&counts, limit](U32View w) { return static_cast<double>(++counts[w]) <= limit; });
     });
   });
 
   // syllapy.count(w) % 2 alternates over the words (punctuation removed, lower-cased).
   r.add("words:odd_even_syllables", {}, [](CheckerContext&) {
     return make_lambda_checker([](U32View v) {
-      const U32 lower = py_lower(remove_ascii_punct(v));
+      const U32 lower = lower_text(remove_ascii_punct(v));
       int prev = -1;
-      for (U32View w : py_split_ws(lower)) {
+      return for_each_word(lower, [&prev](U32View w) {
         const int parity = syllapy_count(w) % 2;
-        if (parity == prev) return false;
+        const bool alternates = parity != prev;
         prev = parity;
-      }
-      return true;
+        return alternates;
+      });
     });
   });
 
@@ -169,11 +170,15 @@ void register_ifbench_words(Registry& r) {
   // No two consecutive words (lower-cased, punctuation removed) share their first character.
   r.add("words:no_consecutive", {}, [](CheckerContext&) {
     return make_lambda_checker([](U32View v) {
-      const U32 text = remove_ascii_punct(py_lower(v));
-      const std::vector<U32View> words = py_split_ws(text);
-      for (size_t k = 0; k + 1 < words.size(); ++k)
-        if (words[k][0] == words[k + 1][0]) return false;
-      return true;
+      const U32 text = remove_ascii_punct(lower_text(v));
+      char32_t previous = 0;
+      bool first = true;
+      return for_each_word(text, [&](U32View w) {
+        const bool differs = first || w[0] != previous;
+        first = false;
+        previous = w[0];
+        return differs;
+      });
     });
   });
 
@@ -201,9 +206,23 @@ void register_ifbench_words(Registry& r) {
   r.add("words:words_position", {"keyword"}, [](CheckerContext& ctx) {
     const U32 keyword(py_strip(ctx.args->get_str("keyword")));
     return make_lambda_checker([keyword](U32View v) {
-      const std::vector<U32> words = word_tokenize(v);
-      if (words.size() < 2) return false;
-      return words[1] == keyword && words[words.size() - 2] == keyword;
+      // Only the second and second-to-last tokens matter: tokenize sentences from the front and
+      // from the back until two tokens are in hand on each side, or everything if they meet.
+      const auto spans = word_tokenize_spans(v);
+      std::vector<U32> head, tail;
+      size_t front = 0, back = spans.size();
+      while (head.size() < 2 && front < back)
+        for (U32& t : word_tokenize_span(v, spans[front++])) head.push_back(std::move(t));
+      while (tail.size() < 2 && front < back) {
+        std::vector<U32> more = word_tokenize_span(v, spans[--back]);
+        for (U32& t : tail) more.push_back(std::move(t));
+        tail = std::move(more);
+      }
+      // `head` then `tail` are the first and last tokens of word_tokenize(v); when the scans met,
+      // they are all of them.
+      for (U32& t : tail) head.push_back(std::move(t));
+      if (head.size() < 2) return false;
+      return head[1] == keyword && head[head.size() - 2] == keyword;
     });
   });
 }

@@ -10,13 +10,13 @@ namespace hirfast {
 namespace {
 
 struct StopwordList {
-  std::unordered_set<U32> words;
-  StopwordList() {
+  U32 text;
+  std::unordered_set<U32View> words;  // views into `text`
+  StopwordList() : text(read_asset_text("nltk/corpora/stopwords/english")) {
     // WordListCorpusReader.words: str.splitlines(), blank lines (rstrip() empty) dropped, the
     // remaining lines kept as they are.
-    const U32 text = read_asset_text("nltk/corpora/stopwords/english");
     for (U32View line : py_splitlines(text))
-      if (!py_rstrip(line).empty()) words.emplace(line);
+      if (!py_rstrip(line).empty()) words.insert(line);
     if (words.empty()) throw AssetError("hirfast: empty English stopword list");
   }
 };
@@ -28,6 +28,6 @@ const StopwordList& stopword_list() {
 
 }  // namespace
 
-bool is_english_stopword(U32View word) { return stopword_list().words.count(U32(word)) > 0; }
+bool is_english_stopword(U32View word) { return stopword_list().words.count(word) > 0; }
 
 }  // namespace hirfast
