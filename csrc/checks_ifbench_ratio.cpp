@@ -80,10 +80,11 @@ void register_ifbench_ratio(Registry& r) {
   r.add("ratio:sentence_type", {}, [](CheckerContext&) {
     return make_lambda_checker([](U32View v) {
       size_t dot = 0, question = 0;
-      for (const U32& s : split_into_sentences(v)) {
+      for_each_sentence(v, [&](U32View s) {
         dot += ends_with(s, '.');
         question += ends_with(s, '?');
-      }
+        return true;
+      });
       return dot == 2 * question;
     });
   });
@@ -92,11 +93,12 @@ void register_ifbench_ratio(Registry& r) {
   r.add("ratio:sentence_balance", {}, [](CheckerContext&) {
     return make_lambda_checker([](U32View v) {
       size_t dot = 0, question = 0, bang = 0;
-      for (const U32& s : split_into_sentences(v)) {
+      for_each_sentence(v, [&](U32View s) {
         dot += ends_with(s, '.');
         question += ends_with(s, '?');
         bang += ends_with(s, '!');
-      }
+        return true;
+      });
       return dot == question && question == bang;
     });
   });
@@ -120,11 +122,15 @@ void register_ifbench_ratio(Registry& r) {
   // Exactly three sentences whose strip() have the same length.
   r.add("ratio:sentence_words", {}, [](CheckerContext&) {
     return make_lambda_checker([](U32View v) {
-      const std::vector<U32> sentences = split_into_sentences(v);
-      if (sentences.size() != 3) return false;
-      const size_t len = py_strip(sentences[0]).size();
-      return std::all_of(sentences.begin(), sentences.end(),
-                         [len](const U32& s) { return py_strip(s).size() == len; });
+      // Sentences are already stripped.
+      size_t count = 0, length = 0;
+      bool same = true;
+      const bool all_seen = for_each_sentence(v, [&](U32View s) {
+        if (count == 0) length = s.size();
+        same = same && s.size() == length;
+        return ++count <= 3;
+      });
+      return all_seen && count == 3 && same;
     });
   });
 }

@@ -13,7 +13,7 @@ void register_ifbench_sentence(Registry& r) {
   r.add("sentence:alliteration_increment", {}, [](CheckerContext&) {
     return make_lambda_checker([](U32View v) {
       int64_t previous = -1;
-      for (const U32& sentence : split_into_sentences(v)) {
+      return for_each_sentence(v, [&previous](U32View sentence) {
         const U32 lower = lower_text(sentence);
         std::vector<U32View> words;
         for_each_word(lower, [&words](U32View w) {
@@ -33,8 +33,8 @@ void register_ifbench_sentence(Registry& r) {
         }
         if (score <= previous) return false;
         previous = score;
-      }
-      return true;
+        return true;
+      });
     });
   });
 
@@ -46,11 +46,17 @@ void register_ifbench_sentence(Registry& r) {
     const double n = get_count(a, "N");
     const U32 keyword = py_lower(word);
     return make_lambda_checker([keyword, n](U32View v) {
-      const std::vector<U32> sentences = split_into_sentences(v);
-      if (static_cast<double>(sentences.size()) < n) return false;
-      size_t k = 0;
-      if (!py_index(static_cast<int64_t>(std::trunc(n - 1)), sentences.size(), &k)) return false;
-      return py_contains(lower_text(sentences[k]), keyword);
+      // sentences[int(N - 1)] counts from the end only for N < 1 (then it is the last one).
+      const int64_t index = static_cast<int64_t>(std::trunc(n - 1));
+      size_t count = 0;
+      U32 chosen;
+      for_each_sentence(v, [&](U32View s) {
+        if (index < 0 || count == static_cast<size_t>(index)) chosen = lower_text(s);
+        ++count;
+        return true;
+      });
+      if (static_cast<double>(count) < n || count == 0) return false;
+      return py_contains(chosen, keyword);
     });
   });
 
@@ -59,16 +65,16 @@ void register_ifbench_sentence(Registry& r) {
   r.add("sentence:increment", {"small_n"}, [](CheckerContext& ctx) {
     const double step = get_count(*ctx.args, "small_n");
     return make_lambda_checker([step](U32View v) {
-      const std::vector<U32> sentences = split_into_sentences(v);
-      if (sentences.empty()) return false;
-      auto count = [](const U32& s) { return count_words(remove_ascii_punct(s)); };
-      double previous = static_cast<double>(count(sentences[0]));
-      for (size_t k = 1; k < sentences.size(); ++k) {
-        const double words = static_cast<double>(count(sentences[k]));
-        if (words != previous + step) return false;
+      bool first = true;
+      double previous = 0;
+      const bool increasing = for_each_sentence(v, [&](U32View s) {
+        const double words = static_cast<double>(count_words(remove_ascii_punct(s)));
+        const bool ok = first || words == previous + step;
+        first = false;
         previous = words;
-      }
-      return true;
+        return ok;
+      });
+      return increasing && !first;  // no sentence at all: IndexError on sentences[0]
     });
   });
 }

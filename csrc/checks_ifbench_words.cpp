@@ -141,14 +141,24 @@ void register_ifbench_words(Registry& r) {
   // spaces) equals, lower-cased, the first word of the next (lstrip). An empty side: IndexError.
   r.add("words:last_first", {}, [](CheckerContext&) {
     return make_lambda_checker([](U32View v) {
-      const std::vector<U32> sentences = split_into_sentences(v);
-      for (size_t i = 0; i + 1 < sentences.size(); ++i) {
-        const std::vector<U32View> left = py_split_ws(rstrip_punct_space(sentences[i]));
-        const std::vector<U32View> right = py_split_ws(lstrip_punct_space(sentences[i + 1]));
-        if (left.empty() || right.empty()) return false;
-        if (py_lower(left.back()) != py_lower(right.front())) return false;
-      }
-      return true;
+      bool first = true;
+      U32 last_word;  // lower-cased; empty: the previous sentence had no word left
+      return for_each_sentence(v, [&](U32View s) {
+        U32View head;
+        for_each_word(lstrip_punct_space(s), [&head](U32View w) {
+          head = w;
+          return false;
+        });
+        if (!first && (last_word.empty() || head.empty() || py_lower(head) != last_word)) return false;
+        first = false;
+        const U32View body = rstrip_punct_space(s);
+        size_t e = body.size();
+        while (e > 0 && py_isspace(body[e - 1])) --e;
+        size_t b = e;
+        while (b > 0 && !py_isspace(body[b - 1])) --b;
+        last_word = py_lower(body.substr(b, e - b));
+        return true;
+      });
     });
   });
 

@@ -217,7 +217,7 @@ constexpr std::initializer_list<U32View> kSuffixes = {U"Inc", U"Ltd", U"Jr", U"S
 
 }  // namespace
 
-std::vector<U32> split_into_sentences(U32View input) {
+bool for_each_sentence(U32View input, const std::function<bool(U32View)>& f) {
   // text = " " + text + "  " with newlines made spaces, in one scan that also notes the dots and
   // which of the quote swaps of steps 13-16 can apply (steps 1-12 never make a '"' follow '.',
   // '!' or '?').
@@ -371,37 +371,46 @@ std::vector<U32> split_into_sentences(U32View input) {
     t = std::move(next);
   }
   // 17-19 in one scan: "." "?" "!" gain a following "<stop>", then "<prd>" becomes ".", then the
-  // text is split at "<stop>". The inserted and the literal "<stop>"s are all the split points:
-  // "<stop>" holds no ".?!" and cannot overlap itself or "<prd>", so no replacement makes or
-  // breaks one.
-  std::vector<U32> sentences;
-  U32 current;
-  auto finish = [&] {
-    sentences.emplace_back(py_strip(current));
-    current.clear();
+  // text is split at "<stop>" and each piece stripped; a last piece that strips to nothing is
+  // dropped. The inserted and the literal "<stop>"s are all the split points: "<stop>" holds no
+  // ".?!" and cannot overlap itself or "<prd>", so no replacement makes or breaks one. A piece
+  // without "<prd>" is passed as a view of the text; one with it is rebuilt in `scratch`.
+  U32 scratch;
+  size_t start = 0;
+  bool has_prd = false;
+  auto emit = [&](size_t end, bool last) {
+    U32View piece = U32View(t).substr(start, end - start);
+    if (has_prd) {
+      scratch = py_replace(piece, U"<prd>", U".");
+      piece = scratch;
+    }
+    piece = py_strip(piece);
+    has_prd = false;
+    return (last && piece.empty()) || f(piece);
   };
-  size_t run = 0;  // start of the characters not yet copied into `current`
   for (size_t k = 0; k < t.size(); ++k) {
     const char32_t c = t[k];
     if (c == '.' || c == '?' || c == '!') {
-      current.append(t, run, k + 1 - run);
-      finish();
-      run = k + 1;
+      if (!emit(k + 1, false)) return false;
+      start = k + 1;
     } else if (c == '<' && at(t, k, U"<stop>")) {
-      current.append(t, run, k - run);
-      finish();
-      run = k + 6;
+      if (!emit(k, false)) return false;
+      start = k + 6;
       k += 5;
     } else if (c == '<' && at(t, k, U"<prd>")) {
-      current.append(t, run, k - run);
-      current.push_back('.');
-      run = k + 5;
+      has_prd = true;
       k += 4;
     }
   }
-  current.append(t, run, U32::npos);
-  finish();
-  if (sentences.back().empty()) sentences.pop_back();
+  return emit(t.size(), true);
+}
+
+std::vector<U32> split_into_sentences(U32View text) {
+  std::vector<U32> sentences;
+  for_each_sentence(text, [&sentences](U32View s) {
+    sentences.emplace_back(s);
+    return true;
+  });
   return sentences;
 }
 

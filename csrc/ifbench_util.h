@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,9 @@ U32 read_asset_text(const std::string& relative);
 // substitutions, so it splits exactly as in Python. (IFBench's upstream HEAD switched to
 // nltk.sent_tokenize; the verdict files were made with this one.)
 std::vector<U32> split_into_sentences(U32View text);
+// The same sentences one at a time, without building the list: `f(sentence)` gets a view that is
+// valid during the call; returning false stops the walk (for_each_sentence then returns false).
+bool for_each_sentence(U32View text, const std::function<bool(U32View)>& f);
 
 // nltk.word_tokenize(text): Punkt sentences, then the Treebank word tokenizer (treebank.h).
 std::vector<U32> word_tokenize(U32View text);
