@@ -69,3 +69,40 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords and not has_gpu:
             item.add_marker(skip)
+
+
+def shared_data_dir():
+    """../shared/data beside the repository (or HIRFAST_SHARED_DATA)."""
+    import pathlib
+
+    env = os.environ.get("HIRFAST_SHARED_DATA")
+    path = pathlib.Path(env) if env else pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+    if not path.is_dir():
+        pytest.skip(f"shared data not found at {path}; set HIRFAST_SHARED_DATA")
+    return path
+
+
+# Ratios measured side by side in one run: a benchmark marks itself as its group's baseline with
+# extra_info["baseline"] = True; the summary prints every other member's speed relative to it.
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    session = getattr(config, "_benchmarksession", None)
+    if session is None or not getattr(session, "benchmarks", None):
+        return
+    groups = {}
+    for bench in session.benchmarks:
+        if bench.stats is None:
+            continue
+        groups.setdefault(bench.group, []).append(bench)
+    lines = []
+    for group, members in groups.items():
+        base = [b for b in members if b.extra_info.get("baseline")]
+        if not base:
+            continue
+        base_time = base[0].stats.min
+        for b in members:
+            lines.append(f"{group or '(no group)'}: {b.name}: {base_time / b.stats.min:.2f}x "
+                         f"the speed of {base[0].name} (by min time)")
+    if lines:
+        terminalreporter.section("ratios to each group's baseline")
+        for line in lines:
+            terminalreporter.write_line(line)

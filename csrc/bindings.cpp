@@ -18,6 +18,7 @@
 #include "pos_tagger.h"
 #include "punkt.h"
 #include "py_csv.h"
+#include "regex.h"
 #include "stopwords.h"
 #include "syllables.h"
 #include "treebank.h"
@@ -251,6 +252,94 @@ PYBIND11_MODULE(_C, m) {
   m.def("_re_fold_key", [](uint32_t c) { return static_cast<uint32_t>(re_fold_key(c)); });
   // (component sections below: regex, punkt, treebank, langdetect)
 
+  // --- regex ---
+  // Test hooks for tests/test_regex.py: the C++ re engine called like Python's re
+  // (pattern, flags, ...). Errors raise _C.RegexError(message, pos) / _C.RegexUnsupported.
+  {
+    static PyObject* regex_error =
+        PyErr_NewException("hirfast._C.RegexError", PyExc_ValueError, nullptr);
+    static PyObject* regex_unsupported =
+        PyErr_NewException("hirfast._C.RegexUnsupported", regex_error, nullptr);
+    m.attr("RegexError") = py::handle(regex_error);
+    m.attr("RegexUnsupported") = py::handle(regex_unsupported);
+    py::register_exception_translator([](std::exception_ptr p) {
+      auto raise = [](PyObject* type, const RegexError& e) {
+        const std::string what = e.what();
+        py::object msg = py::reinterpret_steal<py::object>(
+            PyUnicode_DecodeUTF8(what.data(), static_cast<Py_ssize_t>(what.size()), "surrogatepass"));
+        py::object pos = e.pos() == RegexError::kNoPos ? py::none() : py::object(py::int_(e.pos()));
+        PyErr_SetObject(type, py::make_tuple(msg, pos).ptr());
+      };
+      try {
+        if (p) std::rethrow_exception(p);
+      } catch (const RegexUnsupported& e) {
+        raise(regex_unsupported, e);
+      } catch (const RegexError& e) {
+        raise(regex_error, e);
+      }
+    });
+  }
+  auto re_compiled = [](py::handle pattern, uint32_t flags) { return cached_regex(str_arg(pattern), flags); };
+  auto re_match_tuple = [](const RegexMatch& mt) {
+    py::list groups;
+    for (const auto& g : mt.groups) groups.append(py::make_tuple(g.first, g.second));
+    return py::make_tuple(mt.start, mt.end, groups);
+  };
+  m.def("_re_search", [=](py::handle pattern, uint32_t flags, py::handle text, size_t pos) -> py::object {
+    U32 t = str_arg(text);
+    RegexMatch mt;
+    if (!re_compiled(pattern, flags)->search(t, pos, &mt)) return py::none();
+    return re_match_tuple(mt);
+  }, py::arg("pattern"), py::arg("flags"), py::arg("text"), py::arg("pos") = 0);
+  m.def("_re_match", [=](py::handle pattern, uint32_t flags, py::handle text, size_t pos) -> py::object {
+    U32 t = str_arg(text);
+    RegexMatch mt;
+    if (!re_compiled(pattern, flags)->match(t, pos, &mt)) return py::none();
+    return re_match_tuple(mt);
+  }, py::arg("pattern"), py::arg("flags"), py::arg("text"), py::arg("pos") = 0);
+  m.def("_re_fullmatch", [=](py::handle pattern, uint32_t flags, py::handle text) -> py::object {
+    U32 t = str_arg(text);
+    RegexMatch mt;
+    if (!re_compiled(pattern, flags)->fullmatch(t, &mt)) return py::none();
+    return re_match_tuple(mt);
+  });
+  m.def("_re_finditer", [=](py::handle pattern, uint32_t flags, py::handle text) {
+    U32 t = str_arg(text);
+    py::list out;
+    for (const RegexMatch& mt : re_compiled(pattern, flags)->finditer(t)) out.append(re_match_tuple(mt));
+    return out;
+  });
+  m.def("_re_count", [=](py::handle pattern, uint32_t flags, py::handle text) {
+    U32 t = str_arg(text);
+    std::shared_ptr<const Regex> re = re_compiled(pattern, flags);
+    py::gil_scoped_release release;
+    return re->count(t);
+  });
+  m.def("_re_split", [=](py::handle pattern, uint32_t flags, py::handle text, size_t maxsplit) {
+    U32 t = str_arg(text);
+    py::list out;
+    for (const auto& piece : re_compiled(pattern, flags)->split(t, maxsplit)) {
+      if (piece) {
+        out.append(from_u32(*piece));
+      } else {
+        out.append(py::none());
+      }
+    }
+    return out;
+  }, py::arg("pattern"), py::arg("flags"), py::arg("text"), py::arg("maxsplit") = 0);
+  m.def("_re_sub", [=](py::handle pattern, uint32_t flags, py::handle repl, py::handle text, size_t count) {
+    U32 t = str_arg(text);
+    U32 r = str_arg(repl);
+    return from_u32(re_compiled(pattern, flags)->sub(t, r, count));
+  }, py::arg("pattern"), py::arg("flags"), py::arg("repl"), py::arg("text"), py::arg("count") = 0);
+  m.def("_re_set_backtrack_budget", &regex_set_backtrack_budget, py::arg("bits"));
+  m.def("_re_info", [=](py::handle pattern, uint32_t flags) {
+    std::shared_ptr<const Regex> re = re_compiled(pattern, flags);
+    py::dict d;
+    d["groups"] = re->group_count();
+    d["literal"] = re->is_literal();
+    return d;
+  });
   // --- langdetect ---
   m.def("_langdetect_detect", [](py::handle s) -> py::object {
     U32 text = str_arg(s);

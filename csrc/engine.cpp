@@ -154,12 +154,14 @@ void ArgReader::finish() const {
 
 void Registry::add(std::string id, std::vector<std::string> arg_names, CheckerFactory factory) {
   specs_.push_back({std::move(id), std::move(arg_names), std::move(factory)});
+  // Rebuilt on every add: specs_ may have moved, and the views point into it.
+  index_.clear();
+  for (size_t k = 0; k < specs_.size(); ++k) index_.emplace(specs_[k].id, k);
 }
 
 const CheckerSpec* Registry::find(std::string_view id) const {
-  for (const auto& s : specs_)
-    if (s.id == id) return &s;
-  return nullptr;
+  auto it = index_.find(id);
+  return it == index_.end() ? nullptr : &specs_[it->second];
 }
 
 std::vector<std::string> Registry::ids() const {

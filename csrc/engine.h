@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "unicode.h"
@@ -107,6 +108,8 @@ class Registry {
 
  private:
   std::vector<CheckerSpec> specs_;
+  // id -> index into specs_: every pair of a batch looks its id up.
+  std::unordered_map<std::string_view, size_t> index_;
 };
 
 // Builds a checker; throws InputError for an unknown id or bad kwargs.

@@ -1,0 +1,62 @@
+"""Constraint checking throughput: hirfast's C++ engine (1 and 2 threads) against the Python
+reference checkers (the PyPI package if-verifiable, as patched in tests/reference.py), over every
+(response, instruction) pair of the shared IFEval response files, strict and loose.
+
+Run: `make bench` or `python -m pytest bench/test_checker_bench.py --benchmark-only`.
+The summary prints each variant's speed relative to the Python reference measured in the same run.
+"""
+import os
+import sys
+
+import pytest
+
+from conftest import shared_data_dir
+from hirfast import verify, verify_cli
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+import reference  # noqa: E402
+
+FILES = ["input_response_data_llama_3b.jsonl", "input_response_data_qwen25_7b.jsonl"]
+
+
+@pytest.fixture(scope="module")
+def batch():
+    data = shared_data_dir() / "ifeval"
+    rows_all, responses_all = [], []
+    for name in FILES:
+        rows = verify_cli.load_inputs(str(data / "input_data.jsonl"))
+        responses_all += verify_cli.match_responses(rows, verify_cli.load_responses(str(data / name)), name)
+        rows_all += rows
+    ids = [r.instruction_ids for r in rows_all]
+    kwargs = [r.kwargs for r in rows_all]
+    prompts = [r.prompt for r in rows_all]
+    pairs = sum(len(i) for i in ids)
+    return responses_all, ids, kwargs, prompts, pairs
+
+
+def _python_reference(responses, ids, kwargs, prompts, loose):
+    out = []
+    for response, row_ids, row_kwargs, prompt in zip(responses, ids, kwargs, prompts):
+        out.append([reference.verdict(i, k, response, prompt, loose) for i, k in zip(row_ids, row_kwargs)])
+    return out
+
+
+@pytest.mark.parametrize("mode", ["strict", "loose"])
+@pytest.mark.parametrize("impl", ["python-reference", "hirfast-1-thread", "hirfast-2-threads"])
+def test_ifeval_pairs_per_second(benchmark, batch, impl, mode):
+    responses, ids, kwargs, prompts, pairs = batch
+    loose = mode == "loose"
+    benchmark.group = f"checker-ifeval-{mode}"
+    benchmark.extra_info.update({"pairs": pairs, "rows": len(responses), "mode": mode, "impl": impl,
+                                 "data": "shared/data/ifeval/" + "+".join(FILES)})
+    if impl == "python-reference":
+        benchmark.extra_info["baseline"] = True
+        fn = lambda: _python_reference(responses, ids, kwargs, prompts, loose)  # noqa: E731
+        rounds = 2
+    else:
+        threads = 1 if impl == "hirfast-1-thread" else 2
+        fn = lambda: verify.check(responses, ids, kwargs, prompts, loose=loose, num_threads=threads)  # noqa: E731
+        rounds = 30
+    result = benchmark.pedantic(fn, rounds=rounds, warmup_rounds=1, iterations=1)
+    assert len(result) == len(responses)
+    benchmark.extra_info["pairs_per_second"] = pairs / benchmark.stats.stats.min
