@@ -4,10 +4,10 @@ of the three shared IFBench response files (3 x 294 prompts, 1,005 pairs), stric
 
 The Python reference builds each pair's checker from the row's kwargs (nulls dropped) and checks
 the response (strict) or the loose candidates until one passes, as the 2025-07 evaluation and
-`if_verifiable.common.evaluate_instructions` do; an exception inside a check counts as a fail. Its
-`nltk.pos_tag` (words:start_verb) loads the tagger model on every call, as nltk does: that is how
-users run it. if-verifiable's sentence splitter is the 2025-07 one (see tests/test_ifbench.py for
-where its checks differ from 2025-07; the differences do not change the work measured here).
+`if_verifiable.common.evaluate_instructions` do; an exception inside a check counts as a fail.
+(nltk caches its tagger after the first `pos_tag`, which the warm-up round pays.)
+if-verifiable's sentence splitter is the 2025-07 one (see tests/test_ifbench.py for where its
+checks differ from 2025-07; the differences do not change the work measured here).
 
 Run: `make bench` or `python -m pytest bench/test_ifbench_bench.py --benchmark-only`.
 The summary prints each variant's speed relative to the Python reference measured in the same run.

@@ -14,8 +14,6 @@ now), but it differs from the 2025-07 code in places:
   format:emoji, words:last_first) give the same verdicts, since an exception counts as False.
 - It lets exceptions escape from check_following; the oracle below counts them as False, as the
   2025-07 evaluation does.
-Its `nltk.pos_tag` builds a new tagger (reading the model) on every call; the oracle caches that
-one tagger, which changes nothing but the speed.
 """
 from __future__ import annotations
 
@@ -50,10 +48,7 @@ def _nltk_tagger_data(shared_data):
 @functools.lru_cache(maxsize=None)
 def _oracle_modules():
     from if_verifiable.ifbench import instructions_registry, instructions_util
-    from nltk.tag import perceptron
 
-    tagger = functools.lru_cache(maxsize=None)(perceptron.PerceptronTagger)
-    nltk.tag._get_tagger = lambda lang=None: tagger()
     return instructions_registry.INSTRUCTION_DICT, instructions_util
 
 
@@ -63,19 +58,13 @@ IFBENCH_IDS = [i for i in ALL_IDS if i.split(":")[0] in
                {"count", "ratio", "words", "sentence", "format", "custom", "repeat"}]
 
 
-def _candidates(response: str, loose: bool) -> list[str]:
-    if not loose:
-        return [response]
-    lines = response.split("\n")
-    cut = ["\n".join(lines[1:]).strip(), "\n".join(lines[:-1]).strip(), "\n".join(lines[1:-1]).strip()]
-    return [response, response.replace("*", "")] + cut + [c.replace("*", "") for c in cut]
-
-
 def reference(instruction_id: str, kwargs: dict, response: str, loose: bool) -> bool:
+    from if_verifiable.common import get_loose_transformations
+
     registry, _ = _oracle_modules()
     checker = registry[instruction_id](instruction_id)
     checker.build_description(**{k: v for k, v in kwargs.items() if v is not None})
-    for text in _candidates(response, loose):
+    for text in get_loose_transformations(response) if loose else [response]:
         try:
             if text.strip() and checker.check_following(text):
                 return True
@@ -463,7 +452,7 @@ def _compare_everything(texts, ifbench_rows):
             assert ok == want, (iid, kw, "loose" if loose else "strict", text)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.lists(st.sampled_from(PIECES), max_size=40).map(" ".join)
                 | st.lists(st.sampled_from(PIECES), max_size=40).map("".join), min_size=1, max_size=3))
 def test_differential_generated(texts):
@@ -471,7 +460,7 @@ def test_differential_generated(texts):
     _compare_everything(texts, _rows_cache())
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_differential_mutated_real_responses(data):
     responses = _real_cache()
@@ -600,7 +589,7 @@ def task_shaped_text(draw):
                                  "Strong brisk tracks", "My cat sat.", "Pat fan tan", "rhythm myths"]))
 
 
-@settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(task_shaped_text())
 def test_differential_task_shaped(text):
     _compare_everything([text], _rows_cache())
