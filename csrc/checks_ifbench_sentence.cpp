@@ -46,6 +46,9 @@ void register_ifbench_sentence(Registry& r) {
     const double n = get_count(a, "N");
     const U32 keyword = py_lower(word);
     return make_lambda_checker([keyword, n](U32View v) {
+      // Far more sentences than the text can hold (each needs a character of its own): False,
+      // and no out-of-range float-to-int conversion below.
+      if (n > 4.0 * static_cast<double>(v.size()) + 16) return false;
       // sentences[int(N - 1)] counts from the end only for N < 1 (then it is the last one).
       const int64_t index = static_cast<int64_t>(std::trunc(n - 1));
       size_t count = 0;
