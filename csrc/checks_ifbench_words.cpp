@@ -205,9 +205,14 @@ void register_ifbench_words(Registry& r) {
     return make_lambda_checker([keyword, n, m](U32View v) {
       const std::vector<U32> sentences = split_into_sentences(v);
       size_t si = 0, wi = 0;
-      if (static_cast<int64_t>(sentences.size()) < n || !py_index(n - 1, sentences.size(), &si)) return false;
+      // Past the bounds tests, n - 1 and m - 1 cannot overflow.
+      if (static_cast<int64_t>(sentences.size()) < n || n < -static_cast<int64_t>(sentences.size()) ||
+          !py_index(n - 1, sentences.size(), &si))
+        return false;
       const std::vector<U32> words = word_tokenize(sentences[si]);
-      if (static_cast<int64_t>(words.size()) < m || !py_index(m - 1, words.size(), &wi)) return false;
+      if (static_cast<int64_t>(words.size()) < m || m < -static_cast<int64_t>(words.size()) ||
+          !py_index(m - 1, words.size(), &wi))
+        return false;
       return words[wi] == keyword;
     });
   });
