@@ -14,7 +14,7 @@
 The settings (``FULL``) were chosen on this tiny world, identically for both arms; replay's edge
 depends on them (see the README's train section for what other settings gave).
 
-Runs go to worker processes (one per core, at most two, one thread each: a tiny model is
+Runs go to worker processes (one per core by default, one thread each: a tiny model is
 overhead-bound, and one thread per process stays fast on a shared machine).
 """
 from __future__ import annotations
@@ -291,17 +291,19 @@ def add_arguments(parser) -> None:
                         help="how many seeds (default 3); each runs both arms")
     parser.add_argument("--quick", action="store_true",
                         help="a reduced setting that finishes in well under a minute (for tests)")
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
-                        help="parallel runs, one thread each (default: min(2, cores))")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="parallel runs, one thread each (default: one per core, at most one "
+                             "per run)")
 
 
 def main(args) -> int:
-    if args.seeds < 1 or args.workers < 1:
+    workers = args.workers if args.workers is not None else os.cpu_count() or 1
+    if args.seeds < 1 or workers < 1:
         print("hirfast demo: --seeds and --workers must be at least 1", file=sys.stderr)
         return 2
     settings = QUICK if args.quick else FULL
     try:
-        run_demo(args.out, list(range(args.seeds)), settings, workers=args.workers)
+        run_demo(args.out, list(range(args.seeds)), settings, workers=workers)
     except RuntimeError as e:
         print(f"hirfast demo: {e}", file=sys.stderr)
         return 2
