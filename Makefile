@@ -30,7 +30,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed-test
 	touch $@
 
 demo: $(VENV)/.installed-test
-	$(BIN)/hirfast verify
+	$(BIN)/hirfast demo
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest tests -q $(PYTEST_ARGS)

@@ -61,10 +61,12 @@ setup(
         "tqdm",
         "pyyaml",
         "numpy",
+        "matplotlib",  # hirfast demo / hirfast plot draw curves to PNG
+        "tokenizers",  # the demo builds its tokenizer on the fly
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100", "pytest-timeout", "triton>=3.2", "tokenizers",
-                 "matplotlib"] + TEST_ORACLES,
+        "test": ["pytest>=8", "hypothesis>=6.100", "pytest-timeout", "triton>=3.2"]
+        + TEST_ORACLES,
         "bench": ["pytest>=8", "pytest-benchmark>=4", "triton>=3.2", "liger-kernel",
                   "cut-cross-entropy"] + TEST_ORACLES,
         "flash": ["flash-attn>=2.6"],

@@ -13,11 +13,17 @@
 #include <vector>
 
 #include "assets.h"
+#include "emoji_table.h"
 #include "engine.h"
+#include "ifbench_util.h"
 #include "langdetect.h"
 #include "nltk_chars.h"
+#include "pos_tagger.h"
 #include "punkt.h"
+#include "py_csv.h"
 #include "regex.h"
+#include "stopwords.h"
+#include "syllables.h"
 #include "treebank.h"
 #include "unicode.h"
 
@@ -299,6 +305,12 @@ class ConstraintIndex {
   std::vector<Slot> by_object_, by_content_;
   size_t mask_ = 0;
 };
+
+py::sequence as_sequence(py::handle h, const char* name) {
+  if (!is_list_or_tuple(h.ptr()))
+    throw py::type_error(std::string(name) + " must be a list, got " + Py_TYPE(h.ptr())->tp_name);
+  return py::reinterpret_borrow<py::sequence>(h);
+}
 
 // Returns (verdicts, None) or (None, error dict).
 py::tuple check_batch_py(py::handle responses, py::handle instruction_ids, py::handle kwargs,
@@ -610,5 +622,39 @@ PYBIND11_MODULE(_C, m) {
     const U32 text = str_arg(s);
     if (begin > end || end > text.size()) throw py::value_error("need 0 <= begin <= end <= len(s)");
     return from_u32(py_lower_range(text, begin, end));
+  });
+
+  // --- ifbench (IFBench text primitives and data-backed components) ---
+  auto str_list = [](const std::vector<U32>& items) {
+    py::list out;
+    for (const U32& item : items) out.append(from_u32(item));
+    return out;
+  };
+  m.def("_ifbench_split_into_sentences",
+        [str_list](py::handle s) { return str_list(split_into_sentences(str_arg(s))); });
+  m.def("_ifbench_pos_tag", [](py::handle tokens) {
+    std::vector<U32> words;
+    for (py::handle t : as_sequence(tokens, "tokens")) words.push_back(str_arg(t));
+    std::vector<U32View> views(words.begin(), words.end());
+    py::list out;
+    for (std::string_view tag : PerceptronTagger::english().tag(views)) out.append(py::str(tag.data(), tag.size()));
+    return out;
+  });
+  m.def("_ifbench_is_emoji", [](py::handle s) { return is_emoji(str_arg(s)); });
+  m.def("_ifbench_syllapy_count", [](py::handle s) { return syllapy_count(str_arg(s)); });
+  m.def("_ifbench_is_stopword", [](py::handle s) { return is_english_stopword(str_arg(s)); });
+  m.def("_ifbench_nfkd_ascii", [](py::handle s) { return nfkd_ascii(str_arg(s)); });
+  m.def("_ifbench_decimal_value", [](uint32_t c) { return decimal_value(static_cast<char32_t>(c)); });
+  // csv.reader(io.StringIO(text), delimiter=delimiter) rows; ValueError where csv.Error is raised.
+  m.def("_ifbench_csv_rows", [str_list](py::handle s, py::handle delimiter) {
+    const U32 d = str_arg(delimiter);
+    if (d.size() != 1) throw py::value_error("delimiter must be one character");
+    std::vector<std::vector<U32>> rows;
+    std::string error;
+    if (py_csv_read(str_arg(s), d[0], static_cast<size_t>(-1) - 1, &rows, &error) == CsvStatus::kError)
+      throw py::value_error(error);
+    py::list out;
+    for (const auto& row : rows) out.append(str_list(row));
+    return out;
   });
 }

@@ -227,6 +227,7 @@ const Registry& Registry::get() {
   static const Registry* registry = [] {
     auto* r = new Registry();
     register_ifeval_checkers(*r);
+    register_ifbench_checkers(*r);
     return r;
   }();
   return *registry;

@@ -264,5 +264,6 @@ bool check_batch(const std::vector<BatchRow>& rows, const std::vector<BatchConst
 
 // Family registration functions (one per csrc/checks_*.cpp file).
 void register_ifeval_checkers(Registry& r);
+void register_ifbench_checkers(Registry& r);
 
 }  // namespace hirfast

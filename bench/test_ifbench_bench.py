@@ -1,0 +1,88 @@
+"""IFBench constraint checking throughput: hirfast's C++ engine (1 and 2 threads) against
+if-verifiable's IFBench checkers (single-threaded Python), over every (response, instruction) pair
+of the three shared IFBench response files (3 x 294 prompts, 1,005 pairs), strict and loose.
+
+The Python reference builds each pair's checker from the row's kwargs (nulls dropped) and checks
+the response (strict) or the loose candidates until one passes, as the 2025-07 evaluation and
+`if_verifiable.common.evaluate_instructions` do; an exception inside a check counts as a fail.
+(nltk caches its tagger after the first `pos_tag`, which the warm-up round pays.)
+if-verifiable's sentence splitter is the 2025-07 one (see tests/test_ifbench.py for where its
+checks differ from 2025-07; the differences do not change the work measured here).
+
+Run: `make bench` or `python -m pytest bench/test_ifbench_bench.py --benchmark-only`.
+The summary prints each variant's speed relative to the Python reference measured in the same run.
+"""
+import pytest
+
+from conftest import shared_data_dir
+from hirfast import verify, verify_cli
+
+FILES = ["input_response_data_llama_3b.jsonl", "input_response_data_qwen25_7b.jsonl",
+         "input_response_data_qwen3_4b.jsonl"]
+
+
+@pytest.fixture(scope="module")
+def batch():
+    data = shared_data_dir() / "ifbench"
+    rows_all, responses_all = [], []
+    for name in FILES:
+        rows = verify_cli.load_inputs(str(data / "IFBench_test.jsonl"))
+        responses_all += verify_cli.match_responses(rows, verify_cli.load_responses(str(data / name)), name)
+        rows_all += rows
+    ids = [r.instruction_ids for r in rows_all]
+    kwargs = [r.kwargs for r in rows_all]
+    prompts = [r.prompt for r in rows_all]
+    return responses_all, ids, kwargs, prompts, sum(len(i) for i in ids)
+
+
+@pytest.fixture(scope="module")
+def python_reference():
+    nltk = pytest.importorskip("nltk")
+    # Punkt, the stopwords and the tagger model, in NLTK's formats.
+    path = str(shared_data_dir() / "nltk_data")
+    if path not in nltk.data.path:
+        nltk.data.path.append(path)
+    from if_verifiable.common import get_loose_transformations
+    from if_verifiable.ifbench.instructions_registry import INSTRUCTION_DICT
+
+    def follows(checker, text):
+        try:
+            return bool(text.strip()) and bool(checker.check_following(text))
+        except Exception:  # noqa: BLE001 - the reference harness counts an exception as a fail
+            return False
+
+    def run(responses, ids, kwargs, loose):
+        out = []
+        for response, row_ids, row_kwargs in zip(responses, ids, kwargs):
+            candidates = get_loose_transformations(response) if loose else [response]
+            row = []
+            for iid, kw in zip(row_ids, row_kwargs):
+                checker = INSTRUCTION_DICT[iid](iid)
+                checker.build_description(**{k: v for k, v in kw.items() if v is not None})
+                row.append(any(follows(checker, c) for c in candidates))
+            out.append(row)
+        return out
+
+    return run
+
+
+@pytest.mark.parametrize("mode", ["strict", "loose"])
+@pytest.mark.parametrize("impl", ["python-reference", "hirfast-1-thread", "hirfast-2-threads"])
+def test_ifbench_pairs_per_second(benchmark, batch, python_reference, impl, mode):
+    responses, ids, kwargs, prompts, pairs = batch
+    loose = mode == "loose"
+    benchmark.group = f"checker-ifbench-{mode}"
+    benchmark.extra_info.update({"pairs": pairs, "rows": len(responses), "mode": mode, "impl": impl,
+                                 "data": "shared/data/ifbench/" + "+".join(FILES)})
+    if impl == "python-reference":
+        benchmark.extra_info["baseline"] = True
+        benchmark.extra_info["reference"] = "if-verifiable 0.1.2 IFBench checkers, single-threaded"
+        fn = lambda: python_reference(responses, ids, kwargs, loose)  # noqa: E731
+        rounds = 2
+    else:
+        threads = 1 if impl == "hirfast-1-thread" else 2
+        fn = lambda: verify.check(responses, ids, kwargs, prompts, loose=loose, num_threads=threads)  # noqa: E731
+        rounds = 30
+    result = benchmark.pedantic(fn, rounds=rounds, warmup_rounds=1, iterations=1)
+    assert len(result) == len(responses)
+    benchmark.extra_info["pairs_per_second"] = pairs / benchmark.stats.stats.min

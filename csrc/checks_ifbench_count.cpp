@@ -1,0 +1,195 @@
+// IFBench count:* checkers.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <unordered_set>
+
+#include "checks_ifbench.h"
+#include "ifbench_util.h"
+
+namespace hirfast {
+namespace {
+
+// count:conjunctions and count:pronouns compare against these lists.
+bool is_coordinating_conjunction(U32View w) {
+  static const std::array<U32View, 7> kWords = {U"and", U"but", U"for", U"nor", U"or", U"so", U"yet"};
+  return std::find(kWords.begin(), kWords.end(), w) != kWords.end();
+}
+
+bool is_pronoun(U32View w) {
+  static const std::unordered_set<U32View> kPronouns = {
+      U"i",   U"me",    U"my",      U"mine",   U"myself", U"we",    U"us",       U"our",
+      U"ours", U"ourselves", U"you", U"your",  U"yours",  U"yourself", U"yourselves", U"he",
+      U"him", U"his",   U"himself", U"she",    U"her",    U"hers",  U"herself",  U"it",
+      U"its", U"itself", U"they",   U"them",   U"their",  U"theirs", U"themselves"};
+  return kPronouns.count(w) > 0;
+}
+
+constexpr std::array<const char32_t*, 50> kPersonNames = {
+    U"Emma",     U"Liam",    U"Sophia",    U"Jackson",     U"Olivia",   U"Noah",    U"Ava",
+    U"Lucas",    U"Isabella", U"Mason",    U"Mia",         U"Ethan",    U"Charlotte", U"Alexander",
+    U"Amelia",   U"Benjamin", U"Harper",   U"Leo",         U"Zoe",      U"Daniel",  U"Chloe",
+    U"Samuel",   U"Lily",    U"Matthew",   U"Grace",       U"Owen",     U"Abigail", U"Gabriel",
+    U"Ella",     U"Jacob",   U"Scarlett",  U"Nathan",      U"Victoria", U"Elijah",  U"Layla",
+    U"Nicholas", U"Audrey",  U"David",     U"Hannah",      U"Christopher", U"Penelope", U"Thomas",
+    U"Nora",     U"Andrew",  U"Aria",      U"Joseph",      U"Claire",   U"Ryan",    U"Stella",
+    U"Jonathan"};
+
+}  // namespace
+
+void register_ifbench_count(Registry& r) {
+  // min_words <= len(RegexpTokenizer(r"\w+").tokenize(value)) <= max_words (see nltk_word_runs)
+  r.add("count:word_count_range", {"min_words", "max_words"}, [](CheckerContext& ctx) {
+    const double lo = get_count(*ctx.args, "min_words"), hi = get_count(*ctx.args, "max_words");
+    return make_lambda_checker([lo, hi](U32View v) {
+      const double n = static_cast<double>(count_nltk_word_runs(v));
+      return lo <= n && n <= hi;
+    });
+  });
+
+  // len({w.strip(punctuation + ' ') for w in value.lower().split()}) >= N
+  r.add("count:unique_word_count", {"N"}, [](CheckerContext& ctx) {
+    const double n = get_count(*ctx.args, "N");
+    return make_lambda_checker([n](U32View v) {
+      const U32 lower = lower_text(v);
+      std::unordered_set<U32View> unique;
+      for_each_word(lower, [&unique](U32View w) {
+        unique.insert(strip_punct_space(w));
+        return true;
+      });
+      return static_cast<double>(unique.size()) >= n;
+    });
+  });
+
+  // The distinct *raw* words (so "and" and "And," count twice) whose stripped lower form is a
+  // coordinating conjunction.
+  r.add("count:conjunctions", {"small_n"}, [](CheckerContext& ctx) {
+    const double n = get_count(*ctx.args, "small_n");
+    return make_lambda_checker([n](U32View v) {
+      std::unordered_set<U32View> found;
+      for_each_word(v, [&found](U32View w) {
+        U32View core = strip_punct_space(w);
+        // Every conjunction is at most 3 characters, and lower() never shortens a string.
+        if (core.size() <= 3 && is_coordinating_conjunction(py_lower(core))) found.insert(w);
+        return true;
+      });
+      return static_cast<double>(found.size()) >= n;
+    });
+  });
+
+  // How many of the 50 names occur as substrings. One scan: every name starts with an ASCII
+  // capital, so only those positions are tried, against the names with that initial.
+  r.add("count:person_names", {"N"}, [](CheckerContext& ctx) {
+    const double n = get_count(*ctx.args, "N");
+    return make_lambda_checker([n](U32View v) {
+      std::array<bool, kPersonNames.size()> seen{};
+      size_t found = 0;
+      for (size_t p = 0; p < v.size(); ++p) {
+        if (v[p] < 'A' || v[p] > 'Z') continue;
+        for (size_t k = 0; k < kPersonNames.size(); ++k) {
+          if (seen[k] || kPersonNames[k][0] != v[p]) continue;
+          const U32View name(kPersonNames[k]);
+          if (v.compare(p, name.size(), name) == 0) {
+            seen[k] = true;
+            ++found;
+          }
+        }
+      }
+      return static_cast<double>(found) >= n;
+    });
+  });
+
+  // len(re.findall(r"\d+", value with ASCII punctuation removed)) == N: digit runs separated only
+  // by punctuation ("1,000", "3.14") merge into one.
+  r.add("count:numbers", {"N"}, [](CheckerContext& ctx) {
+    const double n = get_count(*ctx.args, "N");
+    return make_lambda_checker([n](U32View v) {
+      size_t runs = 0;
+      bool in_digits = false;
+      for (char32_t c : v) {
+        if (is_ascii_punct(c)) continue;
+        bool d = re_digit(c);
+        if (d && !in_digits) ++runs;
+        in_digits = d;
+      }
+      return static_cast<double>(runs) == n;
+    });
+  });
+
+  // An interrobang ("?!", "!?" or U+203D) and, in the text without the first "?!" (or else the
+  // first "!?"), each of . , ! ? ; :
+  r.add("count:punctuation", {}, [](CheckerContext&) {
+    return make_lambda_checker([](U32View v) {
+      size_t qe = v.find(U"?!"), eq = v.find(U"!?");
+      if (qe == U32View::npos && eq == U32View::npos && v.find(U'\u203D') == U32View::npos) return false;
+      size_t cut = qe != U32View::npos ? qe : eq;  // npos: nothing removed
+      const char32_t marks[6] = {'.', ',', '!', '?', ';', ':'};
+      bool seen[6] = {false, false, false, false, false, false};
+      for (size_t k = 0; k < v.size(); ++k) {
+        if (cut != U32View::npos && (k == cut || k == cut + 1)) continue;
+        for (int m = 0; m < 6; ++m) seen[m] = seen[m] || v[k] == marks[m];
+      }
+      return std::all_of(seen, seen + 6, [](bool s) { return s; });
+    });
+  });
+
+  // Every N-th whitespace word, stripped of punctuation, non-empty and not all digits, holds a
+  // character in U+3040-30FF or U+4E00-9FFF. N=0: a ZeroDivisionError at the first word.
+  r.add("count:words_japanese", {"N"}, [](CheckerContext& ctx) {
+    const double n = get_count(*ctx.args, "N");
+    return make_lambda_checker([n](U32View v) {
+      const std::vector<U32View> words = py_split_ws(v);
+      if (n == 0) return words.empty();
+      for (size_t i = 0; i < words.size(); ++i) {
+        if (std::fmod(static_cast<double>(i + 1), n) != 0) continue;
+        U32View w = strip_punct_space(words[i]);
+        if (w.empty()) continue;
+        bool all_digits = true;  // str.isdigit(): Unicode Digit, non-empty
+        for (char32_t c : w) all_digits = all_digits && py_isdigit(c);
+        if (all_digits) continue;
+        bool japanese = false;
+        for (char32_t c : w)
+          japanese = japanese || (c >= 0x3040 && c <= 0x30FF) || (c >= 0x4E00 && c <= 0x9FFF);
+        if (!japanese) return false;
+      }
+      return true;
+    });
+  });
+
+  // Whitespace words of value.replace("/", " ").lower() without ASCII punctuation that are
+  // pronouns: at least N.
+  r.add("count:pronouns", {"N"}, [](CheckerContext& ctx) {
+    const double n = get_count(*ctx.args, "N");
+    return make_lambda_checker([n](U32View v) {
+      U32 text(v);
+      std::replace(text.begin(), text.end(), U'/', U' ');
+      const U32 cleaned = remove_ascii_punct(lower_text(text));
+      size_t count = 0;
+      for_each_word(cleaned, [&count](U32View w) {
+        count += is_pronoun(w);
+        return true;
+      });
+      return static_cast<double>(count) >= n;
+    });
+  });
+
+  // value.lower().count(keyword_k.lower()) == 1, 2, 3, 5, 7 for keyword1..keyword5 (stripped).
+  r.add("count:keywords_multiple", {"keyword1", "keyword2", "keyword3", "keyword4", "keyword5"},
+        [](CheckerContext& ctx) {
+          std::array<U32, 5> keywords;
+          const char* names[5] = {"keyword1", "keyword2", "keyword3", "keyword4", "keyword5"};
+          for (int k = 0; k < 5; ++k) keywords[k] = py_lower(py_strip(ctx.args->get_str(names[k])));
+          return make_lambda_checker([keywords](U32View v) {
+            const U32 lower = lower_text(v);
+            const size_t wanted[5] = {1, 2, 3, 5, 7};
+            for (int k = 0; k < 5; ++k) {
+              // str.count("") is len + 1
+              size_t found = keywords[k].empty() ? lower.size() + 1 : py_count(lower, keywords[k]);
+              if (found != wanted[k]) return false;
+            }
+            return true;
+          });
+        });
+}
+
+}  // namespace hirfast

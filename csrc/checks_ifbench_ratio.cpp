@@ -1,0 +1,139 @@
+// IFBench ratio:* checkers.
+#include <algorithm>
+#include <memory>
+
+#include "checks_ifbench.h"
+#include "ifbench_util.h"
+#include "stopwords.h"
+
+namespace hirfast {
+namespace {
+
+bool ends_with(U32View s, char32_t c) { return !s.empty() && s.back() == c; }
+
+// The distinct character trigrams of a string (set(nltk.ngrams(s, 3))), each packed exactly into
+// 63 bits (code points fit in 21), in an open-addressing hash set (with std::unordered_set of the
+// same keys, ratio:overlap over the IFBench pairs, strict + loose, took 20 ms of CPU instead of
+// 4.4).
+class TrigramSet {
+ public:
+  explicit TrigramSet(U32View s) {
+    const size_t n = s.size() >= 3 ? s.size() - 2 : 0;
+    size_t capacity = 16;
+    shift_ = 60;
+    while (capacity < 2 * n) {
+      capacity *= 2;
+      --shift_;
+    }
+    slots_.assign(capacity, kEmpty);
+    for (size_t k = 0; k < n; ++k) {
+      const uint64_t key = (static_cast<uint64_t>(s[k]) << 42) | (static_cast<uint64_t>(s[k + 1]) << 21) | s[k + 2];
+      const size_t slot = find_slot(key);
+      if (slots_[slot] == kEmpty) {
+        slots_[slot] = key;
+        keys_.push_back(key);
+      }
+    }
+  }
+  bool contains(uint64_t key) const { return slots_[find_slot(key)] == key; }
+  const std::vector<uint64_t>& keys() const { return keys_; }
+
+ private:
+  static constexpr uint64_t kEmpty = ~0ull;  // not a packed trigram: those stay below 2^63
+  // The slot holding `key`, or the empty slot where it would go (the table is never full).
+  size_t find_slot(uint64_t key) const {
+    const size_t mask = slots_.size() - 1;
+    // Fibonacci hashing: the top bits of the product depend on every bit of the key.
+    size_t i = static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_);
+    while (slots_[i] != kEmpty && slots_[i] != key) i = (i + 1) & mask;
+    return i;
+  }
+  std::vector<uint64_t> slots_;
+  std::vector<uint64_t> keys_;
+  int shift_;  // 64 - log2(slots)
+};
+
+}  // namespace
+
+void register_ifbench_ratio(Registry& r) {
+  // (stopword tokens / RegexpTokenizer(r"\w+") tokens) * 100 <= percentage; no token:
+  // ZeroDivisionError.
+  r.add("ratio:stop_words", {"percentage"}, [](CheckerContext& ctx) {
+    const double pct = get_count(*ctx.args, "percentage");
+    return make_lambda_checker([pct](U32View v) {
+      const std::vector<U32View> tokens = nltk_word_runs(v);
+      if (tokens.empty()) return false;
+      size_t stop = 0;
+      U32 lower;
+      for (U32View t : tokens) {
+        // t.lower() char by char: the final-sigma rule only picks between two non-ASCII sigmas,
+        // and no stopword holds either.
+        lower.clear();
+        for (char32_t c : t) append_lower(c, &lower);
+        stop += is_english_stopword(lower) ? 1 : 0;
+      }
+      const double ratio = static_cast<double>(stop) / static_cast<double>(tokens.size());
+      return ratio * 100 <= pct;
+    });
+  });
+
+  // Sentences ending in "." == 2 x sentences ending in "?".
+  r.add("ratio:sentence_type", {}, [](CheckerContext&) {
+    return make_lambda_checker([](U32View v) {
+      size_t dot = 0, question = 0;
+      for_each_sentence(v, [&](U32View s) {
+        dot += ends_with(s, '.');
+        question += ends_with(s, '?');
+        return true;
+      });
+      return dot == 2 * question;
+    });
+  });
+
+  // As many sentences end in "." as in "?" and as in "!".
+  r.add("ratio:sentence_balance", {}, [](CheckerContext&) {
+    return make_lambda_checker([](U32View v) {
+      size_t dot = 0, question = 0, bang = 0;
+      for_each_sentence(v, [&](U32View s) {
+        dot += ends_with(s, '.');
+        question += ends_with(s, '?');
+        bang += ends_with(s, '!');
+        return true;
+      });
+      return dot == question && question == bang;
+    });
+  });
+
+  // |trigrams(value) & trigrams(reference)| / |trigrams(value)| * 100 within percentage +- 2
+  // (character trigrams; a response under 3 characters: ZeroDivisionError).
+  r.add("ratio:overlap", {"reference_text", "percentage"}, [](CheckerContext& ctx) {
+    const U32 reference = ctx.args->get_str("reference_text");
+    const double pct = get_count(*ctx.args, "percentage");
+    auto ref = std::make_shared<const TrigramSet>(reference);
+    return make_lambda_checker([ref, pct](U32View v) {
+      const TrigramSet mine(v);
+      if (mine.keys().empty()) return false;
+      size_t shared = 0;
+      for (uint64_t key : mine.keys()) shared += ref->contains(key);
+      const double overlap = static_cast<double>(shared) / static_cast<double>(mine.keys().size());
+      return pct - 2 <= overlap * 100 && overlap * 100 <= pct + 2;
+    });
+  });
+
+  // Exactly three sentences whose strip() have the same length.
+  r.add("ratio:sentence_words", {}, [](CheckerContext&) {
+    return make_lambda_checker([](U32View v) {
+      // Sentences are already stripped.
+      size_t count = 0, length = 0;
+      bool same = true;
+      const bool all_seen = for_each_sentence(v, [&](U32View s) {
+        if (count == 0) length = s.size();
+        same = same && s.size() == length;
+        return ++count <= 3;
+      });
+      return all_seen && count == 3 && same;
+    });
+  });
+}
+
+}  // namespace hirfast

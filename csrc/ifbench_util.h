@@ -1,0 +1,95 @@
+// Text primitives the IFBench checkers share, each named after the Python expression it
+// reproduces (allenai/IFBench 2025-07 leans on `string.punctuation`, `\w+` runs and NLTK).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "unicode.h"
+
+namespace hirfast {
+
+// c in string.punctuation (the 32 ASCII punctuation characters).
+inline bool is_ascii_punct(char32_t c) {
+  return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
+         (c >= 0x7B && c <= 0x7E);
+}
+inline bool is_punct_or_space(char32_t c) { return c == ' ' || is_ascii_punct(c); }
+
+// s.translate(str.maketrans('', '', string.punctuation))
+U32 remove_ascii_punct(U32View s);
+
+// s.lower(): py_lower, with a fast path for ASCII-only text (most responses; a third of the time
+// of the checks that lower a whole response).
+U32 lower_text(U32View s);
+
+// The words of s.split(), one at a time, without building the list: `f(word)` returning false
+// stops the walk, and for_each_word then returns false.
+template <class F>
+bool for_each_word(U32View s, F f) {
+  size_t i = 0;
+  const size_t n = s.size();
+  while (true) {
+    while (i < n && py_isspace(s[i])) ++i;
+    if (i == n) return true;
+    size_t j = i;
+    while (j < n && !py_isspace(s[j])) ++j;
+    if (!f(s.substr(i, j - i))) return false;
+    i = j;
+  }
+}
+// len(s.split())
+size_t count_words(U32View s);
+// s.strip / lstrip / rstrip(string.punctuation + ' ')
+U32View strip_punct_space(U32View s);
+U32View lstrip_punct_space(U32View s);
+U32View rstrip_punct_space(U32View s);
+
+// nltk.tokenize.RegexpTokenizer(r"\w+").tokenize(s), IFBench's count_words and count_stopwords
+// tokens: the maximal runs of word characters as the PyPI `regex` module defines them (NLTK
+// 3.10.4 compiles tokenizer patterns with it): combining marks are word characters, "①" is not.
+std::vector<U32View> nltk_word_runs(U32View s);
+size_t count_nltk_word_runs(U32View s);
+
+// Python's seq[index] bounds rule: a negative index counts from the end. Returns false where
+// Python raises IndexError.
+inline bool py_index(int64_t index, size_t size, size_t* out) {
+  if (index < 0) index += static_cast<int64_t>(size);
+  if (index < 0 || static_cast<uint64_t>(index) >= size) return false;
+  *out = static_cast<size_t>(index);
+  return true;
+}
+
+// unicodedata.normalize("NFKD", s).encode("ASCII", "ignore").decode("ASCII")
+std::string nfkd_ascii(U32View s);
+
+// unicodedata.decimal(c) for a decimal digit (re's \d); -1 for anything else.
+int decimal_value(char32_t c);
+
+// The text of a data file under the assets directory, decoded as UTF-8 (AssetError
+// naming the file if it is missing or not UTF-8).
+U32 read_asset_text(const std::string& relative);
+
+// IFBench 2025-07's instructions_util.split_into_sentences: not NLTK, but the rule-based
+// splitter Google's IFEval utilities carry (abbreviation, acronym, website and decimal rules as
+// regex substitutions that mark periods with "<prd>" and sentence ends with "<stop>", then a
+// split at "<stop>"). Text that itself contains "<prd>" or "<stop>" goes through the same
+// substitutions, so it splits exactly as in Python. (IFBench's upstream HEAD switched to
+// nltk.sent_tokenize; the verdict files were made with this one.)
+std::vector<U32> split_into_sentences(U32View text);
+// The same sentences one at a time, without building the list: `f(sentence)` gets a view that is
+// valid during the call; returning false stops the walk (for_each_sentence then returns false).
+bool for_each_sentence(U32View text, const std::function<bool(U32View)>& f);
+
+// nltk.word_tokenize(text): Punkt sentences, then the Treebank word tokenizer (treebank.h).
+std::vector<U32> word_tokenize(U32View text);
+
+// The Punkt sentence spans of `text` (start, end), and nltk.word_tokenize's tokens of one of
+// them: word_tokenize(text) is the concatenation over the spans in order. Checks that read a few
+// tokens at either end tokenize only the sentences they need.
+std::vector<std::pair<size_t, size_t>> word_tokenize_spans(U32View text);
+std::vector<U32> word_tokenize_span(U32View text, std::pair<size_t, size_t> span);
+
+}  // namespace hirfast

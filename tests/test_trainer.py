@@ -1,0 +1,261 @@
+"""TrainConfig, and HiRTrainer end to end on the CPU with a tiny model: metrics, checkpoints,
+resume, replay rows, KL and mini-batch paths, the plot."""
+import json
+import math
+import os
+import random
+
+import pytest
+import torch
+
+from hirfast import verify
+from hirfast.config import TrainConfig, add_config_arguments, config_from_args, load_config
+from hirfast.constraints import Constraint, Task
+from hirfast.demo_model import build_model, build_tokenizer, demo_tasks, sample_response
+from hirfast.trainer import HiRTrainer, latest_checkpoint, main
+
+TIMING = ("time_", "tokens_per_s_")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny models are overhead-bound: one thread is as fast and immune to a busy machine.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _tasks(n, seed):
+    """Demo tasks restricted to the ids the engine knows (one constraint at least)."""
+    known = verify.instruction_ids()
+    tasks = [Task(t.query, tuple(c for c in t.constraints if c.instruction_id in known) or
+                  (Constraint.from_spec("punctuation:no_comma", {}),), key=t.key)
+             for t in demo_tasks(n, seed=seed)]
+    return tasks
+
+
+@pytest.fixture(scope="module")
+def world():
+    tasks, held = _tasks(24, seed=1), _tasks(4, seed=2)
+    rng = random.Random(0)
+    corpus = [sample_response(rng, t, 0.5) for t in demo_tasks(50, seed=3)]
+    tokenizer = build_tokenizer(corpus + [t.instruction() for t in tasks + held]
+                                + ["<|user|>\n<|end|>\n<|assistant|>\n"])
+    return tokenizer, tasks, held
+
+
+def _config(tmp_path, **kw):
+    base = dict(model="tiny", out=str(tmp_path / "run"), steps=3, tasks_per_step=2,
+                rollouts_per_task=3, max_new_tokens=10, lr=1e-3, progress=False, seed=5)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _trainer(world, cfg, **kw):
+    tokenizer, tasks, held = world
+    return HiRTrainer(cfg, model=build_model(tokenizer, seed=0, hidden_size=32), tokenizer=tokenizer,
+                      tasks=tasks, eval_tasks=held, **kw)
+
+
+def _read(path):
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def _strip_timing(rows):
+    return [{k: v for k, v in r.items() if not k.startswith(TIMING)} for r in rows]
+
+
+# --- config -------------------------------------------------------------------------------------
+
+def test_config_from_yaml_with_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model: m\nsteps: 7\nreplay: off\nlr: 2.0e-5\n", encoding="utf-8")
+    cfg = load_config(str(path), {"steps": "9", "advantage": "grpo"})
+    assert (cfg.model, cfg.steps, cfg.replay, cfg.lr, cfg.advantage) == ("m", 9, False, 2e-5, "grpo")
+    assert cfg.rollouts_per_task == 6 and cfg.replay_k == 2 and cfg.replay_lambda0 == 2.0
+
+
+@pytest.mark.parametrize("text,overrides,message", [
+    ("stepz: 3\n", {}, "unknown setting"),
+    ("steps: many\n", {}, "steps: expected int"),
+    ("steps: 2.5\n", {}, "steps: expected int"),
+    ("replay: maybe\n", {}, "replay: expected true/false"),
+    ("- a\n", {}, "expected a mapping"),
+    ("", {"advantage": "ppo"}, "advantage = 'ppo'"),
+    ("", {"rollouts_per_task": 0}, "rollouts_per_task = 0"),
+    ("", {"top_p": 0}, "top_p"),
+])
+def test_config_errors_name_the_setting(tmp_path, text, overrides, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        load_config(str(path), overrides).validate()
+
+
+def test_every_setting_is_documented_and_a_flag():
+    import argparse
+    import dataclasses
+
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    args = parser.parse_args(["--steps", "4", "--max-new-tokens", "8", "--max_prompt_tokens", "99",
+                              "--replay", "false", "--strict-data", "--model", "x"])
+    cfg = config_from_args(args)
+    assert (cfg.steps, cfg.max_new_tokens, cfg.max_prompt_tokens, cfg.replay, cfg.strict_data) == \
+        (4, 8, 99, False, True)
+    for f in dataclasses.fields(TrainConfig):
+        assert len(f.metadata["help"]) > 10, f.name
+
+
+# --- training -----------------------------------------------------------------------------------
+
+def test_few_steps_train_writes_metrics_and_loadable_checkpoints(world, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cfg = _config(tmp_path, save_every=2, keep_checkpoints=2, eval_every=2, eval_tasks=4)
+    trainer = _trainer(world, cfg)
+    trainer.train()
+    rows = _read(os.path.join(cfg.out, "metrics.jsonl"))
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert [r["rollouts"] for r in rows] == [6, 12, 18]
+    for key in ("ila", "cla", "replay_count", "replay_ratio", "lambda", "zero_reward_groups",
+                "response_length", "entropy", "clip_fraction", "grad_norm", "loss", "lr",
+                "tokens_per_s_rollout", "tokens_per_s_verify", "tokens_per_s_replay",
+                "tokens_per_s_train"):
+        assert all(math.isfinite(r[key]) for r in rows), key
+    assert rows[0]["lambda"] == 2.0 and rows[2]["lambda"] == pytest.approx(2.0 * 1.05 ** 2)
+    assert rows[0]["kl"] is None
+    assert "eval_ila" in rows[1] and "eval_ila" in rows[2] and "eval_ila" not in rows[0]
+    ckpts = sorted(os.listdir(os.path.join(cfg.out, "checkpoints")))
+    assert ckpts == ["step-00000002", "step-00000003"]
+    path = latest_checkpoint(cfg.out)
+    assert path.endswith("step-00000003")
+    loaded = AutoModelForCausalLM.from_pretrained(path)
+    for (name, a), b in zip(trainer.model.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert AutoTokenizer.from_pretrained(path).chat_template == world[0].chat_template
+    assert os.path.exists(os.path.join(cfg.out, "config.yaml"))
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_resume_reproduces_an_uninterrupted_run(world, tmp_path):
+    straight = _config(tmp_path / "a", steps=4, save_every=2)
+    _trainer(world, straight).train()
+
+    calls = {"n": 0}
+
+    def dies_in_step_4(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise _Killed
+        return verify.check(*args, **kw)
+
+    broken = _config(tmp_path / "b", steps=4, save_every=2)
+    with pytest.raises(_Killed):
+        _trainer(world, broken, verifier=dies_in_step_4).train()
+    assert len(_read(os.path.join(broken.out, "metrics.jsonl"))) == 3  # step 3 logged, not saved
+    # A half-written checkpoint from the crash must be ignored.
+    os.makedirs(os.path.join(broken.out, "checkpoints", ".tmp-step-00000004-1"))
+    resumed = _config(tmp_path / "b", steps=4, save_every=2, resume=True)
+    _trainer(world, resumed).train()
+    a = _strip_timing(_read(os.path.join(straight.out, "metrics.jsonl")))
+    b = _strip_timing(_read(os.path.join(resumed.out, "metrics.jsonl")))
+    assert a == b
+
+
+def _partial_verifier(responses, ids, kwargs, prompts=None, **kw):
+    # Constraint 0 always holds, the others never: every response is a failure worth replaying.
+    return [[j == 0 for j in range(len(row))] for row in ids]
+
+
+def _two_constraint_tasks(n):
+    cons = (Constraint.from_spec("punctuation:no_comma", {}),
+            Constraint.from_spec("detectable_format:title", {}))
+    return [Task(f"Describe the river {i}.", cons, key=str(i)) for i in range(n)]
+
+
+@pytest.mark.parametrize("replay", [True, False])
+def test_replays_join_the_batch_only_with_replay_on(world, tmp_path, replay):
+    tokenizer = world[0]
+    cfg = _config(tmp_path, steps=2, replay=replay, replay_k=2)
+    trainer = HiRTrainer(cfg, model=build_model(tokenizer, seed=0, hidden_size=32),
+                         tokenizer=tokenizer, tasks=_two_constraint_tasks(4),
+                         verifier=_partial_verifier)
+    rows = trainer.train()
+    # Responses with no token (an immediate end token is still a token) are never replayed.
+    assert [r["replay_count"] for r in rows] == ([4, 4] if replay else [0, 0])
+    assert all(r["ila"] == 0 and r["cla"] == 0.5 for r in rows)
+    rewritten = _two_constraint_tasks(1)[0].rewritten([True, False]).instruction()
+    assert (rewritten in trainer._prompt_cache) == replay  # replays were tokenized under x'
+
+
+def test_kl_reference_and_mini_batches_run(world, tmp_path):
+    cfg = _config(tmp_path, steps=2, kl_coef=0.01, kl_loss_coef=0.1, mini_batches=2,
+                  advantage="grpo", loss_agg="seq-mean-token-mean", replay_importance=True)
+    rows = _trainer(world, cfg).train()
+    assert all(r["kl"] is not None and math.isfinite(r["kl"]) and r["kl"] >= 0 for r in rows)
+    # The policy starts as its reference; only the second mini-batch sees an updated policy.
+    assert rows[0]["kl"] < 1e-3
+    assert all(math.isfinite(r["loss"]) for r in rows)
+
+
+def test_plot_draws_the_run(world, tmp_path):
+    from hirfast.plot import plot_run
+
+    cfg = _config(tmp_path, steps=2)
+    _trainer(world, cfg).train()
+    png = plot_run(cfg.out)
+    with open(png, "rb") as fh:
+        assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_main_reports_a_bad_model_path(tmp_path, capsys):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    args = parser.parse_args(["--model", str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
+    assert main(args) == 2
+    assert "hirfast train:" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+def test_bf16_and_checkpointing_on_gpu(world, tmp_path):
+    cfg = _config(tmp_path, steps=2, device="cuda")
+    trainer = _trainer(world, cfg)
+    assert trainer.autocast and trainer.model.is_gradient_checkpointing
+    assert trainer.infer_model.dtype == torch.bfloat16  # rollout copy; the optimizer keeps fp32
+    rows = trainer.train()
+    assert all(math.isfinite(r["loss"]) for r in rows)
+
+
+def test_plot_command_reports_a_missing_run(tmp_path, capsys):
+    import argparse
+
+    from hirfast import plot
+
+    parser = argparse.ArgumentParser()
+    plot.add_arguments(parser)
+    assert plot.main(parser.parse_args([str(tmp_path / "nothing")])) == 2
+    assert "hirfast plot:" in capsys.readouterr().err
+
+
+def test_bf16_on_a_cpu_is_refused(world, tmp_path):
+    with pytest.raises(ValueError, match="bf16 = on needs a CUDA device"):
+        _trainer(world, _config(tmp_path, bf16="on", device="cpu"))
+
+
+def test_learning_rate_warms_up_linearly_then_decays_by_cosine():
+    from hirfast.trainer import _warmup_cosine
+
+    f = _warmup_cosine(warmup=4, total=14, schedule="cosine", min_ratio=0.1)
+    assert [f(i) for i in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert f(4) == pytest.approx(1.0)
+    assert f(9) == pytest.approx(0.1 + 0.9 * 0.5)  # half-way through the decay
+    assert f(14) == pytest.approx(0.1) and f(20) == pytest.approx(0.1)
+    assert _warmup_cosine(0, 10, "constant", 0.0)(7) == 1.0
