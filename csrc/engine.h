@@ -183,10 +183,10 @@ bool check_strict(const Checker& checker, U32View response);
 bool check_loose(const Checker& checker, U32View response);
 
 // One constraint of a batch. Rows may share one: the bindings give the same index to the
-// constraints of rows that pass the same kwargs object, id object and prompt object, as an RL
-// batch does for the m responses of one prompt. Its checker is built once per batch, by the
-// first thread that needs it, and then used by every row that shares it (check() is const and
-// may run on several threads at once).
+// constraints of rows that pass the same (or equal) kwargs, id and prompt, as an RL batch does
+// for the m responses of one prompt. Its checker is built once per batch, by the first thread
+// that needs it, and then used by every row that shares it (check() is const and may run on
+// several threads at once).
 struct BatchConstraint {
   std::string_view id;  // the caller keeps its characters alive
   Kwargs kwargs;
