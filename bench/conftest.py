@@ -82,6 +82,23 @@ def shared_data_dir():
     return path
 
 
+def load_check_batch(bench, inputs_name, response_files):
+    """Every (response, constraints) row of the shared response files of one benchmark, as the
+    arguments of hirfast.verify.check: (responses, ids, kwargs, prompts, number of pairs)."""
+    from hirfast import verify_cli
+
+    data = shared_data_dir() / bench
+    rows_all, responses_all = [], []
+    for name in response_files:
+        rows = verify_cli.load_inputs(str(data / inputs_name))
+        responses_all += verify_cli.match_responses(rows, verify_cli.load_responses(str(data / name)), name)
+        rows_all += rows
+    ids = [r.instruction_ids for r in rows_all]
+    kwargs = [r.kwargs for r in rows_all]
+    prompts = [r.prompt for r in rows_all]
+    return responses_all, ids, kwargs, prompts, sum(len(i) for i in ids)
+
+
 # Ratios measured side by side in one run: a benchmark marks itself as its group's baseline with
 # extra_info["baseline"] = True; the summary prints every other member's speed relative to it.
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from conftest import shared_data_dir
-from hirfast import verify, verify_cli
+from conftest import load_check_batch
+from hirfast import verify
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 import reference  # noqa: E402
@@ -21,17 +21,7 @@ FILES = ["input_response_data_llama_3b.jsonl", "input_response_data_qwen25_7b.js
 
 @pytest.fixture(scope="module")
 def batch():
-    data = shared_data_dir() / "ifeval"
-    rows_all, responses_all = [], []
-    for name in FILES:
-        rows = verify_cli.load_inputs(str(data / "input_data.jsonl"))
-        responses_all += verify_cli.match_responses(rows, verify_cli.load_responses(str(data / name)), name)
-        rows_all += rows
-    ids = [r.instruction_ids for r in rows_all]
-    kwargs = [r.kwargs for r in rows_all]
-    prompts = [r.prompt for r in rows_all]
-    pairs = sum(len(i) for i in ids)
-    return responses_all, ids, kwargs, prompts, pairs
+    return load_check_batch("ifeval", "input_data.jsonl", FILES)
 
 
 def _python_reference(responses, ids, kwargs, prompts, loose):

@@ -14,8 +14,8 @@ The summary prints each variant's speed relative to the Python reference measure
 """
 import pytest
 
-from conftest import shared_data_dir
-from hirfast import verify, verify_cli
+from conftest import load_check_batch, shared_data_dir
+from hirfast import verify
 
 FILES = ["input_response_data_llama_3b.jsonl", "input_response_data_qwen25_7b.jsonl",
          "input_response_data_qwen3_4b.jsonl"]
@@ -23,16 +23,7 @@ FILES = ["input_response_data_llama_3b.jsonl", "input_response_data_qwen25_7b.js
 
 @pytest.fixture(scope="module")
 def batch():
-    data = shared_data_dir() / "ifbench"
-    rows_all, responses_all = [], []
-    for name in FILES:
-        rows = verify_cli.load_inputs(str(data / "IFBench_test.jsonl"))
-        responses_all += verify_cli.match_responses(rows, verify_cli.load_responses(str(data / name)), name)
-        rows_all += rows
-    ids = [r.instruction_ids for r in rows_all]
-    kwargs = [r.kwargs for r in rows_all]
-    prompts = [r.prompt for r in rows_all]
-    return responses_all, ids, kwargs, prompts, sum(len(i) for i in ids)
+    return load_check_batch("ifbench", "IFBench_test.jsonl", FILES)
 
 
 @pytest.fixture(scope="module")

@@ -647,7 +647,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("_ifbench_syllapy_count", [](py::handle s) { return syllapy_count(str_arg(s)); });
   m.def("_ifbench_is_stopword", [](py::handle s) { return is_english_stopword(str_arg(s)); });
   m.def("_ifbench_nfkd_ascii", [](py::handle s) { return nfkd_ascii(str_arg(s)); });
-  m.def("_ifbench_decimal_value", [](uint32_t c) { return decimal_value(static_cast<char32_t>(c)); });
+  m.def("_py_decimal_value", [](uint32_t c) { return py_decimal_value(static_cast<char32_t>(c)); });
   // csv.reader(io.StringIO(text), delimiter=delimiter) rows; ValueError where csv.Error is raised.
   m.def("_ifbench_csv_rows", [str_list](py::handle s, py::handle delimiter) {
     const U32 d = str_arg(delimiter);

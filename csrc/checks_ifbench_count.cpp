@@ -6,6 +6,7 @@
 
 #include "checks_ifbench.h"
 #include "ifbench_util.h"
+#include "nltk_chars.h"
 
 namespace hirfast {
 namespace {

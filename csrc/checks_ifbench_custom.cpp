@@ -280,7 +280,7 @@ void register_ifbench_custom(Registry& r) {
         const size_t starts[3] = {0, 5, 8}, lengths[3] = {4, 2, 2};
         for (int part = 0; part < 3; ++part) {
           for (size_t k = starts[part]; k < starts[part] + lengths[part]; ++k) {
-            const int digit = decimal_value(d[k]);
+            const int digit = py_decimal_value(d[k]);
             if (digit < 0) return false;
             value[part] = value[part] * 10 + digit;
           }

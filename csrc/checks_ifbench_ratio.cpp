@@ -4,6 +4,7 @@
 
 #include "checks_ifbench.h"
 #include "ifbench_util.h"
+#include "nltk_chars.h"
 #include "stopwords.h"
 
 namespace hirfast {

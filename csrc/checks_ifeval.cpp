@@ -255,31 +255,11 @@ class NumberSentences : public Checker {
 // count_words: len(nltk.tokenize.RegexpTokenizer(r"\w+").tokenize(value)). NLTK 3.10.4 compiles
 // that pattern with the PyPI `regex` module, whose \w differs from `re`'s (combining marks are
 // word characters, "²" is not): nltk_chars.h has its tables.
-struct AsciiWordTable {
-  bool word[128] = {};
-  constexpr AsciiWordTable() {
-    for (char32_t c = 0; c < 128; ++c) word[c] = c == '_' || (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z');
-  }
-};
-constexpr AsciiWordTable kAsciiWord;
-
-size_t count_word_runs(U32View s) {
-  size_t n = 0;
-  bool in_word = false;
-  for (char32_t c : s) {
-    // A table for ASCII: nre_word's range tests were ~25 instructions a character.
-    const bool w = c < 128 ? kAsciiWord.word[c] : nre_word(c);
-    n += w && !in_word;
-    in_word = w;
-  }
-  return n;
-}
-
 class NumberWords : public Checker {
  public:
   explicit NumberWords(CheckerContext& ctx)
       : threshold_(read_count(*ctx.args, "num_words")), relation_(read_relation(*ctx.args, "relation")) {}
-  bool check(U32View value) const override { return compare(count_word_runs(value), relation_, threshold_); }
+  bool check(U32View value) const override { return compare(count_nltk_word_runs(value), relation_, threshold_); }
 
  private:
   int64_t threshold_;

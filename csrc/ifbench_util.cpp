@@ -58,32 +58,6 @@ U32View rstrip_punct_space(U32View s) {
 
 U32View strip_punct_space(U32View s) { return rstrip_punct_space(lstrip_punct_space(s)); }
 
-std::vector<U32View> nltk_word_runs(U32View s) {
-  std::vector<U32View> out;
-  size_t k = 0;
-  while (k < s.size()) {
-    if (!nre_word(s[k])) {
-      ++k;
-      continue;
-    }
-    size_t start = k;
-    while (k < s.size() && nre_word(s[k])) ++k;
-    out.push_back(s.substr(start, k - start));
-  }
-  return out;
-}
-
-size_t count_nltk_word_runs(U32View s) {
-  size_t n = 0;
-  bool in_word = false;
-  for (char32_t c : s) {
-    bool w = nre_word(c);
-    if (w && !in_word) ++n;
-    in_word = w;
-  }
-  return n;
-}
-
 std::string nfkd_ascii(U32View s) {
   constexpr size_t kEntries = sizeof(kNfkdAsciiCp) / sizeof(kNfkdAsciiCp[0]);
   std::string out;
@@ -100,14 +74,6 @@ std::string nfkd_ascii(U32View s) {
     out.append(kNfkdAsciiPool + kNfkdAsciiOff[k], kNfkdAsciiOff[k + 1] - kNfkdAsciiOff[k]);
   }
   return out;
-}
-
-int decimal_value(char32_t c) {
-  if (c >= '0' && c <= '9') return static_cast<int>(c - '0');
-  if (!py_isdecimal(c)) return -1;
-  const uint32_t* end = kDecimalZeros + sizeof(kDecimalZeros) / sizeof(kDecimalZeros[0]);
-  const uint32_t* it = std::upper_bound(kDecimalZeros, end, static_cast<uint32_t>(c));
-  return static_cast<int>(c - *(it - 1));  // the run's zero is the largest zero <= c
 }
 
 U32 read_asset_text(const std::string& relative) {

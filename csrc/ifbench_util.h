@@ -47,12 +47,6 @@ U32View strip_punct_space(U32View s);
 U32View lstrip_punct_space(U32View s);
 U32View rstrip_punct_space(U32View s);
 
-// nltk.tokenize.RegexpTokenizer(r"\w+").tokenize(s), IFBench's count_words and count_stopwords
-// tokens: the maximal runs of word characters as the PyPI `regex` module defines them (NLTK
-// 3.10.4 compiles tokenizer patterns with it): combining marks are word characters, "①" is not.
-std::vector<U32View> nltk_word_runs(U32View s);
-size_t count_nltk_word_runs(U32View s);
-
 // Python's seq[index] bounds rule: a negative index counts from the end. Returns false where
 // Python raises IndexError.
 inline bool py_index(int64_t index, size_t size, size_t* out) {
@@ -64,9 +58,6 @@ inline bool py_index(int64_t index, size_t size, size_t* out) {
 
 // unicodedata.normalize("NFKD", s).encode("ASCII", "ignore").decode("ASCII")
 std::string nfkd_ascii(U32View s);
-
-// unicodedata.decimal(c) for a decimal digit (re's \d); -1 for anything else.
-int decimal_value(char32_t c);
 
 // The text of a data file under the assets directory, decoded as UTF-8 (AssetError
 // naming the file if it is missing or not UTF-8).

@@ -12,4 +12,45 @@ uint8_t nltk_char_flags(char32_t c) {
 
 const char* nltk_chars_regex_version() { return kRegexVersion; }
 
+namespace {
+// A table for ASCII: nre_word's range tests were ~25 instructions a character, and word counts
+// run over whole responses.
+struct AsciiWordTable {
+  bool word[128] = {};
+  constexpr AsciiWordTable() {
+    for (char32_t c = 0; c < 128; ++c)
+      word[c] = c == '_' || (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z');
+  }
+};
+constexpr AsciiWordTable kAsciiWord;
+
+inline bool is_word(char32_t c) { return c < 128 ? kAsciiWord.word[c] : nre_word(c); }
+}  // namespace
+
+std::vector<U32View> nltk_word_runs(U32View s) {
+  std::vector<U32View> out;
+  size_t k = 0;
+  while (k < s.size()) {
+    if (!is_word(s[k])) {
+      ++k;
+      continue;
+    }
+    const size_t start = k;
+    while (k < s.size() && is_word(s[k])) ++k;
+    out.push_back(s.substr(start, k - start));
+  }
+  return out;
+}
+
+size_t count_nltk_word_runs(U32View s) {
+  size_t n = 0;
+  bool in_word = false;
+  for (char32_t c : s) {
+    const bool w = is_word(c);
+    n += w && !in_word;
+    in_word = w;
+  }
+  return n;
+}
+
 }  // namespace hirfast

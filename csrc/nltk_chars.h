@@ -9,6 +9,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
+
+#include "unicode.h"
 
 namespace hirfast {
 
@@ -37,6 +40,11 @@ inline bool nre_space(char32_t c) {
   if (c < 128) return c == ' ' || (c >= 9 && c <= 13);
   return nltk_char_flags(c) & nltk_char_flag::kSpace;
 }
+
+// nltk.tokenize.RegexpTokenizer(r"\w+").tokenize(s): the maximal runs of nre_word characters
+// (IFEval's count_words, IFBench's word counts and stopword tokens).
+std::vector<U32View> nltk_word_runs(U32View s);
+size_t count_nltk_word_runs(U32View s);
 
 // The `regex` version the tables were generated from.
 const char* nltk_chars_regex_version();

@@ -40,16 +40,6 @@ bool py_isidentifier(U32View s) {
   return true;
 }
 
-// Decimal value of a code point with str.isdecimal(): Unicode keeps every run of decimal digits
-// in order 0..9 (checked for all 660 of them by tools/gen_regex_tables.py's author: the value is
-// the distance from the start of the run, modulo 10).
-int decimal_value(char32_t c) {
-  if (c < 128) return static_cast<int>(c - '0');
-  char32_t start = c;
-  while (start > 0 && py_isdecimal(start - 1)) --start;
-  return static_cast<int>((c - start) % 10);
-}
-
 // int(s) for a str, as CPython 3.11.7 parses it: Unicode decimal digits and whitespace, one
 // optional sign, single underscores between digits, at most 4300 digits. The value is kept as
 // its decimal digits so error messages can print it whole.
@@ -77,7 +67,7 @@ std::optional<PyInt> py_int(U32View s) {
     } else if (py_isspace(c)) {
       a.push_back(' ');
     } else if (py_isdecimal(c)) {
-      a.push_back(static_cast<char>('0' + decimal_value(c)));
+      a.push_back(static_cast<char>('0' + py_decimal_value(c)));
     } else {
       return std::nullopt;
     }

@@ -203,6 +203,17 @@ bool py_islower(U32View s) {
   return cased;
 }
 
+int py_decimal_value(char32_t c) {
+  if (c < 128) return (c >= '0' && c <= '9') ? static_cast<int>(c - '0') : -1;
+  if (!py_isdecimal(c)) return -1;
+  // Unicode keeps every decimal digit in a contiguous run 0..9 (tests/test_ifbench.py checks
+  // every code point against unicodedata): the value is the distance from the run's start,
+  // modulo 10 where runs of ten follow each other (the mathematical digits).
+  char32_t start = c;
+  while (start > 0 && py_isdecimal(start - 1)) --start;
+  return static_cast<int>((c - start) % 10);
+}
+
 U32View py_lstrip(U32View s) {
   size_t i = 0;
   while (i < s.size() && py_isspace(s[i])) ++i;

@@ -74,6 +74,9 @@ inline bool py_iscased(char32_t c) { return uflags(c) & uflag::kCased; }
 inline bool py_iscaseignorable(char32_t c) { return uflags(c) & uflag::kCaseIgnorable; }
 inline bool py_isprintable(char32_t c) { return uflags(c) & uflag::kPrintable; }
 
+// unicodedata.decimal(chr(c)) for a code point with str.isdecimal(); -1 for any other.
+int py_decimal_value(char32_t c);
+
 // re (str patterns, Unicode mode): \w, \d, \s
 inline bool re_word(char32_t c) { return c == '_' || py_isalnum(c); }
 inline bool re_digit(char32_t c) { return py_isdecimal(c); }

@@ -55,7 +55,8 @@ def _case_ignorable(ch: str) -> bool:
     return ("A" + ch + "\u03a3").lower()[-1] == "\u03c2"
 
 
-_LINEBREAKS = {cp for cp in range(MAX_CP) if len(("a" + chr(cp) + "b").splitlines()) == 2}
+def _is_linebreak(ch: str) -> bool:
+    return len(("a" + ch + "b").splitlines()) == 2
 
 
 def flags_of(cp: int) -> int:
@@ -85,13 +86,14 @@ def flags_of(cp: int) -> int:
         f |= F_CASE_IGNORABLE
     if ch.isprintable():
         f |= F_PRINTABLE
-    if cp in _LINEBREAKS:
+    if _is_linebreak(ch):
         f |= F_LINEBREAK
     return f
 
 
 def two_level(values, name, ctype):
-    """Split `values` (one per code point) into a block index and deduplicated blocks."""
+    """Split `values` (one per code point) into a block index and deduplicated blocks, as C++
+    arrays `<name>_index` and `<name>_data` (tools/gen_nltk_chars.py uses this too)."""
     blocks = {}
     index = []
     data = []
