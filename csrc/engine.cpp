@@ -294,7 +294,9 @@ bool check_strict(const Checker& checker, U32View response) {
   return nonblank(response) && safe_check(checker, response);
 }
 
-bool check_loose(const Checker& checker, U32View response) {
+namespace {
+// The seven loose candidates after the response itself.
+bool loose_candidates_after_first(const Checker& checker, U32View response) {
   // lines = response.split("\n"); the candidates drop the first line, the last, or both.
   size_t first_nl = response.find('\n');
   size_t last_nl = response.rfind('\n');
@@ -307,7 +309,6 @@ bool check_loose(const Checker& checker, U32View response) {
   bool has_star = response.find('*') != U32View::npos;
 
   auto try_one = [&](U32View s) { return nonblank(s) && safe_check(checker, s); };
-  if (try_one(response)) return true;
   if (has_star && try_one(without_stars(response))) return true;
   for (U32View c : cut)
     if (try_one(c)) return true;
@@ -316,6 +317,15 @@ bool check_loose(const Checker& checker, U32View response) {
       if (c.find('*') != U32View::npos && try_one(without_stars(c))) return true;
   }
   return false;
+}
+}  // namespace
+
+bool check_loose(const Checker& checker, U32View response) {
+  return check_loose_after_strict(checker, response, check_strict(checker, response));
+}
+
+bool check_loose_after_strict(const Checker& checker, U32View response, bool strict) {
+  return strict || loose_candidates_after_first(checker, response);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,10 +465,10 @@ struct BatchRun::Chunk {
 };
 
 BatchRun::BatchRun(const std::vector<BatchRow>& rows, const std::vector<BatchConstraint>& constraints, size_t n_pairs,
-                   bool loose, int num_threads)
+                   CheckMode mode, int num_threads)
     : rows_(rows),
       constraints_(constraints),
-      loose_(loose),
+      mode_(mode),
       threads_(static_cast<size_t>(std::max(1, num_threads))),
       offset_(rows.size() + 1, 0),
       built_(new BuiltConstraint[constraints.capacity()]),
@@ -533,7 +543,13 @@ void BatchRun::run_pair(Chunk& chunk, size_t k, WideText& wide) {
   }
   const U32View response = wide.view(rows_[r].response);
   try {
-    chunk.verdict[k] = loose_ ? check_loose(*b.checker, response) : check_strict(*b.checker, response);
+    const bool strict = check_strict(*b.checker, response);
+    if (mode_ == CheckMode::kStrict) {
+      chunk.verdict[k] = strict;
+    } else {
+      const bool loose = check_loose_after_strict(*b.checker, response, strict);
+      chunk.verdict[k] = mode_ == CheckMode::kLoose ? loose : static_cast<uint8_t>(strict | (loose << 1));
+    }
   } catch (const std::exception& e) {
     pair_failed_[pair] = 1;
     std::lock_guard<std::mutex> lock(engine_errors_mu_);
@@ -612,11 +628,11 @@ bool BatchRun::finish(std::vector<uint8_t>* verdicts, BatchError* error) {
   return true;
 }
 
-bool check_batch(const std::vector<BatchRow>& rows, const std::vector<BatchConstraint>& constraints, bool loose,
+bool check_batch(const std::vector<BatchRow>& rows, const std::vector<BatchConstraint>& constraints, CheckMode mode,
                  int num_threads, std::vector<uint8_t>* verdicts, BatchError* error) {
   size_t n_pairs = 0;
   for (const BatchRow& row : rows) n_pairs += row.constraints.size();
-  BatchRun run(rows, constraints, n_pairs, loose, num_threads);
+  BatchRun run(rows, constraints, n_pairs, mode, num_threads);
   return run.finish(verdicts, error);
 }
 

@@ -181,6 +181,12 @@ std::unique_ptr<Checker> make_checker(const CheckerSpec& spec, const Kwargs& kwa
 // CHECKERS.md with a non-empty strip() passes. Exceptions inside check() count as False.
 bool check_strict(const Checker& checker, U32View response);
 bool check_loose(const Checker& checker, U32View response);
+// loose given the strict verdict: the strict check is loose's first candidate, so asking for both
+// costs what loose alone costs.
+bool check_loose_after_strict(const Checker& checker, U32View response, bool strict);
+
+// What a batch computes per pair. kBoth stores strict in bit 0 of each verdict, loose in bit 1.
+enum class CheckMode : uint8_t { kStrict, kLoose, kBoth };
 
 // One constraint of a batch. Rows may share one: the bindings give the same index to the
 // constraints of rows that pass the same (or equal) kwargs, id and prompt, as an RL batch does
@@ -222,7 +228,7 @@ class PairRange;
 class BatchRun {
  public:
   BatchRun(const std::vector<BatchRow>& rows, const std::vector<BatchConstraint>& constraints, size_t n_pairs,
-           bool loose, int num_threads);
+           CheckMode mode, int num_threads);
   ~BatchRun();
   BatchRun(const BatchRun&) = delete;
   BatchRun& operator=(const BatchRun&) = delete;
@@ -239,7 +245,7 @@ class BatchRun {
 
   const std::vector<BatchRow>& rows_;
   const std::vector<BatchConstraint>& constraints_;
-  const bool loose_;
+  const CheckMode mode_;
   const size_t threads_;
   std::vector<size_t> offset_;  // offset_[r]: the verdict index of row r's first constraint
   std::unique_ptr<batch_detail::BuiltConstraint[]> built_;
@@ -259,7 +265,7 @@ class BatchRun {
 };
 
 // The whole batch at once (a BatchRun finished right away).
-bool check_batch(const std::vector<BatchRow>& rows, const std::vector<BatchConstraint>& constraints, bool loose,
+bool check_batch(const std::vector<BatchRow>& rows, const std::vector<BatchConstraint>& constraints, CheckMode mode,
                  int num_threads, std::vector<uint8_t>* verdicts, BatchError* error);
 
 // Family registration functions (one per csrc/checks_*.cpp file).

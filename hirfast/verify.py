@@ -23,7 +23,7 @@ from typing import Sequence
 
 from . import _C
 
-__all__ = ["check", "instruction_ids", "ConstraintError"]
+__all__ = ["check", "check_strict_and_loose", "instruction_ids", "ConstraintError"]
 
 _C.set_assets_dir(os.fspath(resources.files("hirfast") / "assets"))
 
@@ -81,15 +81,36 @@ def check(
         TypeError / ValueError: the arguments themselves are malformed (lengths differ, a
             response is not a str, ...), with the row named.
     """
+    return _run(responses, instruction_ids, kwargs, prompts, "loose" if loose else "strict", num_threads)
+
+
+def check_strict_and_loose(
+    responses: Sequence[str],
+    instruction_ids: Sequence[Sequence[str]],
+    kwargs: Sequence[Sequence[dict | None]],
+    prompts: Sequence[str] | None = None,
+    *,
+    num_threads: int = 1,
+) -> tuple[list[list[bool]], list[list[bool]]]:
+    """``(check(..., loose=False), check(..., loose=True))`` in one pass, for reports that give
+    both (``hirfast verify``, ``hirfast eval``): the strict check is loose's first candidate, so
+    this costs what the loose call costs alone. Arguments and errors as :func:`check`."""
+    return _run(responses, instruction_ids, kwargs, prompts, "both", num_threads)
+
+
+def _run(responses, instruction_ids, kwargs, prompts, mode, num_threads):
     if isinstance(responses, str):
         raise TypeError("responses must be a list of str, not a single str")
     if not isinstance(num_threads, int) or num_threads < 1:
         raise ValueError(f"num_threads must be a positive int, got {num_threads!r}")
     results, error = _C.check_batch(
         _as_list(responses), _as_list(instruction_ids), _as_list(kwargs),
-        None if prompts is None else _as_list(prompts), bool(loose), num_threads,
+        None if prompts is None else _as_list(prompts), mode, num_threads,
     )
     if error is not None:
+        if error["field"] == "engine":  # a broken installation (a missing data file), not bad input
+            raise RuntimeError(f"row {error['row']}, constraint {error['constraint']} "
+                               f"({error['instruction_id']!r}): {error['message']}")
         raise ConstraintError(error["row"], error["constraint"], error["instruction_id"],
                               error["field"], error["message"])
     return results

@@ -131,8 +131,7 @@ def score(rows: list[InputRow], responses: list[str], threads: int = 1) -> Score
     prompts = [r.prompt for r in rows]
     start = time.perf_counter()
     try:
-        strict = verify.check(responses, ids, kwargs, prompts, loose=False, num_threads=threads)
-        loose = verify.check(responses, ids, kwargs, prompts, loose=True, num_threads=threads)
+        strict, loose = verify.check_strict_and_loose(responses, ids, kwargs, prompts, num_threads=threads)
     except verify.ConstraintError as e:
         row = rows[e.row]
         raise InputFileError(f"{row.where}: key {row.key!r}: constraint {e.constraint} "

@@ -535,3 +535,20 @@ def test_verify_does_not_import_torch():
 
     code = "import sys, hirfast.verify; assert 'torch' not in sys.modules, 'torch was imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_missing_data_file_is_an_error_not_a_failed_check(tmp_path):
+    # A broken installation must not pass for "not followed": check() raises RuntimeError.
+    import subprocess
+    import sys
+
+    code = (
+        "import hirfast.verify as v\n"
+        f"v._C.set_assets_dir({str(tmp_path)!r})\n"
+        "try:\n"
+        "    v.check(['ALL CAPS HERE'], [['change_case:english_capital']], [[{}]])\n"
+        "except RuntimeError as e:\n"
+        "    print('RuntimeError', e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("RuntimeError") and "langdetect" in out, out

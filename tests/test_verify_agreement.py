@@ -107,3 +107,12 @@ def test_kwargs_equal_in_python_but_not_in_type_are_not_shared():
     assert e.value.row == 1
     assert verify.check(["one two"] * 2, ids, [[{"num_words": 2, "relation": "at least"}],
                                                [{"num_words": 2.0, "relation": "at least"}]]) == [[True], [True]]
+
+
+def test_strict_and_loose_in_one_pass_equal_two_calls(shared_data):
+    rows, responses, _ = _load(shared_data, "ifeval", "input_data.jsonl", IFEVAL_FILES[1])
+    args = ([r.instruction_ids for r in rows], [r.kwargs for r in rows], [r.prompt for r in rows])
+    strict, loose = verify.check_strict_and_loose(responses, *args, num_threads=2)
+    assert strict == verify.check(responses, *args, loose=False)
+    assert loose == verify.check(responses, *args, loose=True)
+    assert strict != loose  # the files do have pairs that only loose passes
