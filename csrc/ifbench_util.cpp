@@ -183,26 +183,27 @@ constexpr std::initializer_list<U32View> kSuffixes = {U"Inc", U"Ltd", U"Jr", U"S
 
 }  // namespace
 
+// Its two scans find the few characters they act on with find_any (unicode.h): character by
+// character they were most of the function's time.
 bool for_each_sentence(U32View input, const std::function<bool(U32View)>& f) {
-  // text = " " + text + "  " with newlines made spaces, in one scan that also notes the dots and
+  // text = " " + text + "  " with newlines made spaces, then one scan that notes the dots and
   // which of the quote swaps of steps 13-16 can apply (steps 1-12 never make a '"' follow '.',
   // '!' or '?').
   U32 t(input.size() + 3, U' ');
+  for (size_t k = 0; k < input.size(); ++k) t[k + 1] = input[k] == '\n' ? U' ' : input[k];
   std::vector<size_t> dots;
   bool right_quote = false, quote_after[3] = {false, false, false};  // after '.', '!', '?'
-  char32_t previous = ' ';
-  for (size_t k = 0; k < input.size(); ++k) {
-    char32_t c = input[k];
-    if (c == '\n') c = ' ';
-    t[k + 1] = c;
-    if (c == '.') dots.push_back(k + 1);
-    if (c == '"') {
+  for (size_t k = find_any(t, 0, '.', '"', 0x201D); k != U32View::npos; k = find_any(t, k + 1, '.', '"', 0x201D)) {
+    if (t[k] == '.') {
+      dots.push_back(k);
+    } else if (t[k] == '"') {
+      const char32_t previous = t[k - 1];  // t[0] is the added ' '
       quote_after[0] |= previous == '.';
       quote_after[1] |= previous == '!';
       quote_after[2] |= previous == '?';
+    } else {
+      right_quote = true;
     }
-    right_quote |= c == 0x201D;
-    previous = c;
   }
 
   // 1. (Mr|St|Mrs|Ms|Dr)[.] -> \1<prd>
@@ -346,15 +347,23 @@ bool for_each_sentence(U32View input, const std::function<bool(U32View)>& f) {
   bool has_prd = false;
   auto emit = [&](size_t end, bool last) {
     U32View piece = U32View(t).substr(start, end - start);
-    if (has_prd) {
-      scratch = py_replace(piece, U"<prd>", U".");
+    if (has_prd) {  // piece.replace("<prd>", ".")
+      scratch.clear();
+      for (size_t k = 0; k < piece.size(); ++k) {
+        if (piece[k] == '<' && piece.compare(k, 5, U"<prd>") == 0) {
+          scratch.push_back('.');
+          k += 4;
+        } else {
+          scratch.push_back(piece[k]);
+        }
+      }
       piece = scratch;
     }
     piece = py_strip(piece);
     has_prd = false;
     return (last && piece.empty()) || f(piece);
   };
-  for (size_t k = 0; k < t.size(); ++k) {
+  for (size_t k = find_any(t, 0, '.', '?', '!', '<'); k != U32View::npos; k = find_any(t, k + 1, '.', '?', '!', '<')) {
     const char32_t c = t[k];
     if (c == '.' || c == '?' || c == '!') {
       if (!emit(k + 1, false)) return false;
