@@ -99,13 +99,21 @@ void register_ifbench_ratio(Registry& r) {
     return make_lambda_checker([pct](U32View v) {
       const std::vector<U32View> tokens = nltk_word_runs(v);
       if (tokens.empty()) return false;
+      const size_t longest = english_stopword_max_length();
       size_t stop = 0;
       U32 lower;
       for (U32View t : tokens) {
+        if (t.size() > longest) continue;
         // t.lower() char by char: the final-sigma rule only picks between two non-ASCII sigmas,
         // and no stopword holds either.
         lower.clear();
-        for (char32_t c : t) append_lower(c, &lower);
+        for (char32_t c : t) {
+          if (c < 128) {
+            lower.push_back(c >= 'A' && c <= 'Z' ? c + 32 : c);
+          } else {
+            append_lower(c, &lower);
+          }
+        }
         stop += is_english_stopword(lower) ? 1 : 0;
       }
       const double ratio = static_cast<double>(stop) / static_cast<double>(tokens.size());
