@@ -53,9 +53,9 @@ void register_ifbench_count(Registry& r) {
     const double n = get_count(*ctx.args, "N");
     return make_lambda_checker([n](U32View v) {
       const U32 lower = lower_text(v);
-      std::unordered_set<U32View> unique;
+      WordCounter unique;
       for_each_word(lower, [&unique](U32View w) {
-        unique.insert(strip_punct_space(w));
+        unique.add(strip_punct_space(w));
         return true;
       });
       return static_cast<double>(unique.size()) >= n;
@@ -67,11 +67,11 @@ void register_ifbench_count(Registry& r) {
   r.add("count:conjunctions", {"small_n"}, [](CheckerContext& ctx) {
     const double n = get_count(*ctx.args, "small_n");
     return make_lambda_checker([n](U32View v) {
-      std::unordered_set<U32View> found;
+      WordCounter found;
       for_each_word(v, [&found](U32View w) {
         U32View core = strip_punct_space(w);
         // Every conjunction is at most 3 characters, and lower() never shortens a string.
-        if (core.size() <= 3 && is_coordinating_conjunction(py_lower(core))) found.insert(w);
+        if (core.size() <= 3 && is_coordinating_conjunction(py_lower(core))) found.add(w);
         return true;
       });
       return static_cast<double>(found.size()) >= n;

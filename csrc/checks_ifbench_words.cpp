@@ -1,6 +1,5 @@
 // IFBench words:* checkers.
 #include <algorithm>
-#include <unordered_map>
 
 #include "checks_ifbench.h"
 #include "ifbench_util.h"
@@ -118,8 +117,8 @@ void register_ifbench_words(Registry& r) {
     const double limit = get_count(*ctx.args, "small_n");
     return make_lambda_checker([limit](U32View v) {
       const U32 text = remove_ascii_punct(lower_text(v));
-      std::unordered_map<U32View, size_t> counts;
-      return for_each_word(text, [&counts, limit](U32View w) { return static_cast<double>(++counts[w]) <= limit; });
+      WordCounter counts;
+      return for_each_word(text, [&counts, limit](U32View w) { return static_cast<double>(counts.add(w)) <= limit; });
     });
   });
 

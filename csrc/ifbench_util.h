@@ -42,6 +42,54 @@ bool for_each_word(U32View s, F f) {
 }
 // len(s.split())
 size_t count_words(U32View s);
+
+// FNV-1a over code points, for tables of words.
+inline size_t hash_code_points(U32View w) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (char32_t c : w) h = (h ^ c) * 0x100000001b3ull;
+  return static_cast<size_t>(h ^ (h >> 32));
+}
+
+// How many times each word was added (the texts the views point into outlive the table), in one
+// open-addressing array: std::unordered_set / map allocated a node per distinct word and hashed
+// through std::_Hash_bytes, most of the checks that count distinct words.
+class WordCounter {
+ public:
+  WordCounter() : slots_(256), mask_(255) {}
+  // The word's count after this addition.
+  size_t add(U32View w) {
+    if ((size_ + 1) * 2 > slots_.size()) grow();
+    Slot& slot = find(w);
+    if (!slot.word.data()) {
+      slot.word = w.data() ? w : U32View(kEmptyWord, 0);  // a null data() marks a free slot
+      ++size_;
+    }
+    return ++slot.count;
+  }
+  size_t size() const { return size_; }  // distinct words
+
+ private:
+  struct Slot {
+    U32View word;
+    size_t count = 0;
+  };
+  static constexpr char32_t kEmptyWord[1] = {0};
+  Slot& find(U32View w) {
+    size_t i = hash_code_points(w) & mask_;
+    while (slots_[i].word.data() && slots_[i].word != w) i = (i + 1) & mask_;
+    return slots_[i];
+  }
+  void grow() {
+    std::vector<Slot> old(slots_.size() * 2);
+    old.swap(slots_);
+    mask_ = slots_.size() - 1;
+    for (const Slot& s : old)
+      if (s.word.data()) find(s.word) = s;
+  }
+  std::vector<Slot> slots_;
+  size_t mask_;
+  size_t size_ = 0;
+};
 // s.strip / lstrip / rstrip(string.punctuation + ' ')
 U32View strip_punct_space(U32View s);
 U32View lstrip_punct_space(U32View s);

@@ -11,17 +11,12 @@
 namespace hirfast {
 namespace {
 
-// FNV-1a over code points: the lookup runs for every token of ratio:stop_words, where
-// std::unordered_set's hash and prime-modulo buckets were half of the check.
-size_t word_hash(U32View w) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (char32_t c : w) h = (h ^ c) * 0x100000001b3ull;
-  return static_cast<size_t>(h ^ (h >> 32));
-}
-
 struct StopwordList {
   U32 text;
-  std::vector<U32View> slots;  // open addressing over views into `text`; empty: a free slot
+  // Open addressing over views into `text` (empty: a free slot): the lookup runs for every token
+  // of ratio:stop_words, where std::unordered_set's hash and prime-modulo buckets were half of
+  // the check.
+  std::vector<U32View> slots;
   size_t mask = 0;
   size_t max_length = 0;
   StopwordList() : text(read_asset_text("nltk/corpora/stopwords/english")) {
@@ -37,14 +32,14 @@ struct StopwordList {
     mask = capacity - 1;
     for (U32View w : words) {
       max_length = std::max(max_length, w.size());
-      size_t i = word_hash(w) & mask;
+      size_t i = hash_code_points(w) & mask;
       while (!slots[i].empty() && slots[i] != w) i = (i + 1) & mask;
       slots[i] = w;
     }
   }
   bool contains(U32View w) const {
     if (w.empty() || w.size() > max_length) return false;
-    for (size_t i = word_hash(w) & mask; !slots[i].empty(); i = (i + 1) & mask)
+    for (size_t i = hash_code_points(w) & mask; !slots[i].empty(); i = (i + 1) & mask)
       if (slots[i] == w) return true;
     return false;
   }
