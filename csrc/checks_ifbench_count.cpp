@@ -2,7 +2,6 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <unordered_set>
 
 #include "checks_ifbench.h"
 #include "ifbench_util.h"
@@ -18,11 +17,16 @@ bool is_coordinating_conjunction(U32View w) {
 }
 
 bool is_pronoun(U32View w) {
-  static const std::unordered_set<U32View> kPronouns = {
-      U"i",   U"me",    U"my",      U"mine",   U"myself", U"we",    U"us",       U"our",
-      U"ours", U"ourselves", U"you", U"your",  U"yours",  U"yourself", U"yourselves", U"he",
-      U"him", U"his",   U"himself", U"she",    U"her",    U"hers",  U"herself",  U"it",
-      U"its", U"itself", U"they",   U"them",   U"their",  U"theirs", U"themselves"};
+  static const WordCounter kPronouns = [] {
+    WordCounter pronouns;
+    for (const char32_t* p : {U"i",    U"me",     U"my",      U"mine",   U"myself",     U"we",    U"us",
+                              U"our",  U"ours",   U"ourselves", U"you",  U"your",       U"yours", U"yourself",
+                              U"yourselves", U"he", U"him",    U"his",    U"himself",    U"she",   U"her",
+                              U"hers", U"herself", U"it",      U"its",    U"itself",     U"they",  U"them",
+                              U"their", U"theirs", U"themselves"})
+      pronouns.add(p);
+    return pronouns;
+  }();
   return kPronouns.count(w) > 0;
 }
 
@@ -162,9 +166,25 @@ void register_ifbench_count(Registry& r) {
   r.add("count:pronouns", {"N"}, [](CheckerContext& ctx) {
     const double n = get_count(*ctx.args, "N");
     return make_lambda_checker([n](U32View v) {
-      U32 text(v);
-      std::replace(text.begin(), text.end(), U'/', U' ');
-      const U32 cleaned = remove_ascii_punct(lower_text(text));
+      U32 cleaned;
+      char32_t any = 0;
+      for (char32_t c : v) any |= c;
+      if (any < 0x80) {
+        // ASCII (most responses): the three steps in one pass ('/' is punctuation, but becomes a
+        // space first).
+        cleaned.resize(v.size());
+        size_t n = 0;
+        for (char32_t c : v) {
+          const char32_t mapped = c == '/' ? U' ' : (c >= 'A' && c <= 'Z') ? c + 32 : c;
+          cleaned[n] = mapped;
+          n += !is_ascii_punct(mapped);
+        }
+        cleaned.resize(n);
+      } else {
+        U32 text(v);
+        std::replace(text.begin(), text.end(), U'/', U' ');
+        cleaned = remove_ascii_punct(lower_text(text));
+      }
       size_t count = 0;
       for_each_word(cleaned, [&count](U32View w) {
         count += is_pronoun(w);

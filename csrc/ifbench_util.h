@@ -59,7 +59,7 @@ class WordCounter {
   // The word's count after this addition.
   size_t add(U32View w) {
     if ((size_ + 1) * 2 > slots_.size()) grow();
-    Slot& slot = find(w);
+    Slot& slot = slots_[find(w)];
     if (!slot.word.data()) {
       slot.word = w.data() ? w : U32View(kEmptyWord, 0);  // a null data() marks a free slot
       ++size_;
@@ -67,6 +67,7 @@ class WordCounter {
     return ++slot.count;
   }
   size_t size() const { return size_; }  // distinct words
+  size_t count(U32View w) const { return slots_[find(w)].count; }
 
  private:
   struct Slot {
@@ -74,17 +75,18 @@ class WordCounter {
     size_t count = 0;
   };
   static constexpr char32_t kEmptyWord[1] = {0};
-  Slot& find(U32View w) {
+  // The slot holding w, or the free one where it would go.
+  size_t find(U32View w) const {
     size_t i = hash_code_points(w) & mask_;
     while (slots_[i].word.data() && slots_[i].word != w) i = (i + 1) & mask_;
-    return slots_[i];
+    return i;
   }
   void grow() {
     std::vector<Slot> old(slots_.size() * 2);
     old.swap(slots_);
     mask_ = slots_.size() - 1;
     for (const Slot& s : old)
-      if (s.word.data()) find(s.word) = s;
+      if (s.word.data()) slots_[find(s.word)] = s;
   }
   std::vector<Slot> slots_;
   size_t mask_;
