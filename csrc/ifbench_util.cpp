@@ -102,7 +102,10 @@ namespace {
 bool ascii_letter(char32_t c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
 bool ascii_upper(char32_t c) { return c >= 'A' && c <= 'Z'; }
 bool ascii_digit(char32_t c) { return c >= '0' && c <= '9'; }
-bool at(const U32& t, size_t p, U32View lit) { return p <= t.size() && t.compare(p, lit.size(), lit) == 0; }
+// The first-character test spares most calls of compare (every dot tests several literals).
+bool at(const U32& t, size_t p, U32View lit) {
+  return p < t.size() && t[p] == lit[0] && t.compare(p, lit.size(), lit) == 0;
+}
 char32_t char_at(const U32& t, size_t p) { return p < t.size() ? t[p] : 0; }
 
 // The positions of '.' in t.
@@ -112,15 +115,27 @@ void find_dots(const U32& t, std::vector<size_t>* dots) {
     if (t[k] == '.') dots->push_back(k);
 }
 
+// What a pass writes, kept from pass to pass (a pass that matches swaps its output with the text
+// it read): a new copy of the text per matching pass was fresh memory each time, and its page
+// faults alone were 6% of sentence:keyword.
+struct PassBuffers {
+  U32 text, replacement;
+  std::vector<size_t> dots;
+};
+
 // One re.sub pass whose matches have a '.' at offset min_dot..max_dot from their start; `dots`
 // holds the positions of '.' in *text and is kept up to date (shifted, not searched again).
 // `match(t, s, &replacement)` returns the length matched at s (0: none) and sets the replacement.
 template <class Match>
-void substitute_near_dots(U32* text, std::vector<size_t>* dots, size_t min_dot, size_t max_dot, Match match) {
+void substitute_near_dots(U32* text, std::vector<size_t>* dots, PassBuffers* spare, size_t min_dot, size_t max_dot,
+                          Match match) {
   const U32& t = *text;
   const std::vector<size_t>& d = *dots;
-  U32 out, replacement;
-  std::vector<size_t> out_dots;
+  U32& out = spare->text;
+  U32& replacement = spare->replacement;
+  std::vector<size_t>& out_dots = spare->dots;
+  out.clear();
+  out_dots.clear();
   size_t resume = 0, next_unchecked = 0;
   size_t carried = 0;  // d[0 .. carried) are accounted for in out_dots (or consumed by a match)
   auto carry_dots_before = [&](size_t end) {  // dots of t[resume, end), copied to the end of out
@@ -153,8 +168,8 @@ void substitute_near_dots(U32* text, std::vector<size_t>* dots, size_t min_dot, 
   if (out.empty()) return;  // no match (a match always leaves something in out)
   carry_dots_before(t.size());
   out.append(t, resume, U32::npos);
-  *text = std::move(out);
-  *dots = std::move(out_dots);
+  text->swap(out);
+  dots->swap(out_dots);
 }
 
 // The first alternative that occurs at p followed by '.', as in re "(A|B|...)[.]"; returns its
@@ -177,6 +192,22 @@ size_t starter(const U32& t, size_t p) {
     if (at(t, p, a) && p + a.size() < t.size() && re_space(t[p + a.size()])) return a.size() + 1;
   if (at(t, p, U"Wherever")) return 8;
   return 0;
+}
+
+// *t = t->replace(a + b, b + a) for a != b, in place: each match is swapped where it stands, and
+// the search goes on past it, where the text is as it was (a copy of the text per replace was
+// a sixth of sentence:keyword). Returns whether anything was replaced.
+bool swap_pairs(U32* t, char32_t a, char32_t b) {
+  U32& s = *t;
+  bool any = false;
+  for (size_t k = find_any(s, 0, a); k != U32View::npos && k + 1 < s.size(); k = find_any(s, k + 1, a)) {
+    if (s[k + 1] != b) continue;
+    s[k] = b;
+    s[k + 1] = a;
+    any = true;
+    ++k;
+  }
+  return any;
 }
 
 constexpr std::initializer_list<U32View> kSuffixes = {U"Inc", U"Ltd", U"Jr", U"Sr", U"Co"};
@@ -206,8 +237,9 @@ bool for_each_sentence(U32View input, const std::function<bool(U32View)>& f) {
     }
   }
 
+  PassBuffers spare;
   // 1. (Mr|St|Mrs|Ms|Dr)[.] -> \1<prd>
-  substitute_near_dots(&t, &dots, 2, 3, [](const U32& s, size_t p, U32* r) -> size_t {
+  substitute_near_dots(&t, &dots, &spare, 2, 3, [](const U32& s, size_t p, U32* r) -> size_t {
     const size_t n = alternative_then_dot(s, p, {U"Mr", U"St", U"Mrs", U"Ms", U"Dr"});
     if (!n) return 0;
     r->append(s, p, n);
@@ -215,7 +247,7 @@ bool for_each_sentence(U32View input, const std::function<bool(U32View)>& f) {
     return n + 1;
   });
   // 2. [.](com|net|org|io|gov|edu|me) -> <prd>\1
-  substitute_near_dots(&t, &dots, 0, 0, [](const U32& s, size_t p, U32* r) -> size_t {
+  substitute_near_dots(&t, &dots, &spare, 0, 0, [](const U32& s, size_t p, U32* r) -> size_t {
     for (U32View a : {U32View(U"com"), U32View(U"net"), U32View(U"org"), U32View(U"io"),
                       U32View(U"gov"), U32View(U"edu"), U32View(U"me")}) {
       if (at(s, p + 1, a)) {
@@ -227,7 +259,7 @@ bool for_each_sentence(U32View input, const std::function<bool(U32View)>& f) {
     return 0;
   });
   // 3. ([0-9])[.]([0-9]) -> \1<prd>\2
-  substitute_near_dots(&t, &dots, 1, 1, [](const U32& s, size_t p, U32* r) -> size_t {
+  substitute_near_dots(&t, &dots, &spare, 1, 1, [](const U32& s, size_t p, U32* r) -> size_t {
     if (!ascii_digit(s[p]) || !ascii_digit(char_at(s, p + 2))) return 0;
     r->push_back(s[p]);
     r->append(U"<prd>");
@@ -235,7 +267,7 @@ bool for_each_sentence(U32View input, const std::function<bool(U32View)>& f) {
     return 3;
   });
   // 4. \.{2,} -> "<prd>" * len + "<stop>": a match starts at the first dot of a run.
-  substitute_near_dots(&t, &dots, 0, 0, [](const U32& s, size_t p, U32* r) -> size_t {
+  substitute_near_dots(&t, &dots, &spare, 0, 0, [](const U32& s, size_t p, U32* r) -> size_t {
     size_t n = 0;
     while (p + n < s.size() && s[p + n] == '.') ++n;
     if (n < 2) return 0;
@@ -256,7 +288,7 @@ bool for_each_sentence(U32View input, const std::function<bool(U32View)>& f) {
     find_dots(t, &dots);
   }
   // 6. \s([A-Za-z])[.]  -> " \1<prd> "
-  substitute_near_dots(&t, &dots, 2, 2, [](const U32& s, size_t p, U32* r) -> size_t {
+  substitute_near_dots(&t, &dots, &spare, 2, 2, [](const U32& s, size_t p, U32* r) -> size_t {
     if (!re_space(s[p]) || !ascii_letter(s[p + 1]) || char_at(s, p + 3) != ' ') return 0;
     r->push_back(' ');
     r->push_back(s[p + 1]);
@@ -265,7 +297,7 @@ bool for_each_sentence(U32View input, const std::function<bool(U32View)>& f) {
   });
   // 7. ([A-Z][.][A-Z][.](?:[A-Z][.])?) _STARTERS -> \1<stop> \2 (the optional third letter is
   // tried first; without it the next character would have to be the space, which a letter is not).
-  substitute_near_dots(&t, &dots, 1, 1, [](const U32& s, size_t p, U32* r) -> size_t {
+  substitute_near_dots(&t, &dots, &spare, 1, 1, [](const U32& s, size_t p, U32* r) -> size_t {
     if (!ascii_upper(s[p]) || !ascii_upper(char_at(s, p + 2)) || char_at(s, p + 3) != '.') return 0;
     size_t acronym = 4;
     if (ascii_upper(char_at(s, p + 4)) && char_at(s, p + 5) == '.') acronym = 6;
@@ -279,7 +311,7 @@ bool for_each_sentence(U32View input, const std::function<bool(U32View)>& f) {
   });
   // 8, 9. ([A-Za-z])[.]([A-Za-z])[.]([A-Za-z])[.] -> \1<prd>\2<prd>\3<prd>, then for two letters.
   for (size_t letters : {3, 2}) {
-    substitute_near_dots(&t, &dots, 1, 1, [letters](const U32& s, size_t p, U32* r) -> size_t {
+    substitute_near_dots(&t, &dots, &spare, 1, 1, [letters](const U32& s, size_t p, U32* r) -> size_t {
       for (size_t k = 0; k < letters; ++k)
         if (!ascii_letter(s[p + 2 * k]) || char_at(s, p + 2 * k + 1) != '.') return 0;
       for (size_t k = 0; k < letters; ++k) {
@@ -290,7 +322,7 @@ bool for_each_sentence(U32View input, const std::function<bool(U32View)>& f) {
     });
   }
   // 10. " " _SUFFIXES "[.] " _STARTERS -> " \1<stop> \2"
-  substitute_near_dots(&t, &dots, 3, 4, [](const U32& s, size_t p, U32* r) -> size_t {
+  substitute_near_dots(&t, &dots, &spare, 3, 4, [](const U32& s, size_t p, U32* r) -> size_t {
     if (s[p] != ' ') return 0;
     const size_t n = alternative_then_dot(s, p + 1, kSuffixes);
     if (!n || char_at(s, p + n + 2) != ' ') return 0;
@@ -303,7 +335,7 @@ bool for_each_sentence(U32View input, const std::function<bool(U32View)>& f) {
     return n + 3 + st;
   });
   // 11. " " _SUFFIXES "[.]" -> " \1<prd>"
-  substitute_near_dots(&t, &dots, 3, 4, [](const U32& s, size_t p, U32* r) -> size_t {
+  substitute_near_dots(&t, &dots, &spare, 3, 4, [](const U32& s, size_t p, U32* r) -> size_t {
     if (s[p] != ' ') return 0;
     const size_t n = alternative_then_dot(s, p + 1, kSuffixes);
     if (!n) return 0;
@@ -313,7 +345,7 @@ bool for_each_sentence(U32View input, const std::function<bool(U32View)>& f) {
     return n + 2;
   });
   // 12. " " ([A-Za-z]) "[.]" -> " \1<prd>"
-  substitute_near_dots(&t, &dots, 2, 2, [](const U32& s, size_t p, U32* r) -> size_t {
+  substitute_near_dots(&t, &dots, &spare, 2, 2, [](const U32& s, size_t p, U32* r) -> size_t {
     if (s[p] != ' ' || !ascii_letter(s[p + 1])) return 0;
     r->push_back(' ');
     r->push_back(s[p + 1]);
@@ -323,19 +355,13 @@ bool for_each_sentence(U32View input, const std::function<bool(U32View)>& f) {
   // 13-16, in order. Each is guarded in Python by the presence of a character its pattern
   // contains, so the guards change nothing. A swap can make a pattern of a later one appear
   // (".\u201D\"" -> "\u201D.\"", "!.\"" -> "!\".", "?!\"" -> "?\"!"), so after a change the later
-  // ones run unconditionally (py_replace finds nothing where there is nothing).
+  // ones run unconditionally (swap_pairs finds nothing where there is nothing).
   bool swapped = false;
-  if (right_quote && dot_between(U"", U"\u201D")) {
-    t = py_replace(t, U".\u201D", U"\u201D.");
-    swapped = true;
-  }
+  if (right_quote && dot_between(U"", U"\u201D")) swapped = swap_pairs(&t, '.', 0x201D);
   const char32_t marks[3] = {'.', '!', '?'};
   for (int m = 0; m < 3; ++m) {
     if (!swapped && !quote_after[m]) continue;
-    const char32_t from[] = {marks[m], '"'}, to[] = {'"', marks[m]};
-    U32 next = py_replace(t, U32View(from, 2), U32View(to, 2));
-    swapped = swapped || next != t;
-    t = std::move(next);
+    swapped = swap_pairs(&t, marks[m], '"') || swapped;
   }
   // 17-19 in one scan: "." "?" "!" gain a following "<stop>", then "<prd>" becomes ".", then the
   // text is split at "<stop>" and each piece stripped; a last piece that strips to nothing is
