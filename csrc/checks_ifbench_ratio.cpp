@@ -61,31 +61,48 @@ class TrigramSet {
   int shift_;  // 64 - log2(slots)
 };
 
-// How many distinct trigrams `s` has, and how many of those `ref` holds. The table of the
-// response's trigrams is kept per thread and emptied through the list of slots used: a table
-// allocated and filled per check was a quarter of ratio:overlap's time.
+// How many distinct trigrams `s` has, and how many of those `ref` holds. The sets of the
+// response's trigrams are kept per thread and emptied through the list of what was set: a table
+// allocated and filled per check was a quarter of ratio:overlap's time. A trigram of three ASCII
+// characters (most of them) is 21 bits, the index of a bit in a 256 KiB map, tested and set
+// without hashing or probing (ratio:overlap pairs, loose: 2.86 -> 2.48 ms); the others go to an
+// open-addressing table.
 void count_trigrams(U32View s, const TrigramSet& ref, size_t* distinct, size_t* shared) {
-  thread_local std::vector<uint64_t> table;
-  thread_local std::vector<uint32_t> used_slots;
+  thread_local std::vector<uint64_t> seen_ascii(size_t{1} << 15), table;
+  thread_local std::vector<uint32_t> used_bits, used_slots;
   const size_t n = s.size() >= 3 ? s.size() - 2 : 0;
   size_t capacity;
   int shift;
   trigram_table_size(n, &capacity, &shift);
   if (table.size() < capacity) table.assign(capacity, kEmpty);
-  if (used_slots.size() < n) used_slots.resize(n);
+  if (used_slots.size() < n) {
+    used_slots.resize(n);
+    used_bits.resize(n);
+  }
+  uint64_t* seen = seen_ascii.data();
   uint64_t* slots = table.data();
-  uint32_t* used = used_slots.data();
-  size_t n_used = 0, n_shared = 0;
+  uint32_t* bits_set = used_bits.data();
+  uint32_t* slots_set = used_slots.data();
+  size_t n_bits = 0, n_slots = 0, n_shared = 0;
   for (size_t k = 0; k < n; ++k) {
     const uint64_t key = trigram_at(s, k);
-    const size_t slot = trigram_slot(slots, capacity - 1, shift, key);
-    if (slots[slot] != kEmpty) continue;
-    slots[slot] = key;
-    used[n_used++] = static_cast<uint32_t>(slot);
+    if ((s[k] | s[k + 1] | s[k + 2]) < 0x80) {
+      const uint32_t index = static_cast<uint32_t>(s[k] << 14 | s[k + 1] << 7 | s[k + 2]);
+      const uint64_t bit = uint64_t{1} << (index & 63);
+      if (seen[index >> 6] & bit) continue;
+      seen[index >> 6] |= bit;
+      bits_set[n_bits++] = index;
+    } else {
+      const size_t slot = trigram_slot(slots, capacity - 1, shift, key);
+      if (slots[slot] != kEmpty) continue;
+      slots[slot] = key;
+      slots_set[n_slots++] = static_cast<uint32_t>(slot);
+    }
     n_shared += ref.contains(key);
   }
-  for (size_t k = 0; k < n_used; ++k) slots[used[k]] = kEmpty;
-  *distinct = n_used;
+  for (size_t k = 0; k < n_bits; ++k) seen[bits_set[k] >> 6] = 0;
+  for (size_t k = 0; k < n_slots; ++k) slots[slots_set[k]] = kEmpty;
+  *distinct = n_bits + n_slots;
   *shared = n_shared;
 }
 
