@@ -176,7 +176,7 @@ void substitute_near_dots(U32* text, std::vector<size_t>* dots, PassBuffers* spa
 // length (0: none).
 size_t alternative_then_dot(const U32& t, size_t p, std::initializer_list<U32View> alternatives) {
   for (U32View a : alternatives)
-    if (at(t, p, a) && char_at(t, p + a.size()) == '.') return a.size();
+    if (char_at(t, p + a.size()) == '.' && at(t, p, a)) return a.size();
   return 0;
 }
 
@@ -214,15 +214,43 @@ constexpr std::initializer_list<U32View> kSuffixes = {U"Inc", U"Ltd", U"Jr", U"S
 
 }  // namespace
 
+// What for_each_sentence works in.
+struct SentenceBuffers {
+  U32 text;
+  std::vector<size_t> dots;
+  PassBuffers spare;
+  bool busy = false;  // in use by a call on this thread
+};
+// Sets *flag for its lifetime.
+class BusyFlag {
+ public:
+  explicit BusyFlag(bool* flag) : flag_(flag) { *flag_ = true; }
+  ~BusyFlag() { *flag_ = false; }
+  BusyFlag(const BusyFlag&) = delete;
+  BusyFlag& operator=(const BusyFlag&) = delete;
+
+ private:
+  bool* flag_;
+};
+
 // Its two scans find the few characters they act on with find_any (unicode.h): character by
 // character they were most of the function's time.
 bool for_each_sentence(U32View input, const std::function<bool(U32View)>& f) {
   // text = " " + text + "  " with newlines made spaces, then one scan that notes the dots and
   // which of the quote swaps of steps 13-16 can apply (steps 1-12 never make a '"' follow '.',
   // '!' or '?').
-  U32 t(input.size() + 3, U' ');
+  // The text and the passes' buffers are kept per thread (a call inside a callback, which has
+  // none of its own, uses fresh ones): allocated per call, their pages were faulted in again and
+  // again (8% of sentence:keyword).
+  thread_local SentenceBuffers kept;
+  SentenceBuffers fresh;
+  SentenceBuffers& buffers = kept.busy ? fresh : kept;
+  const BusyFlag busy(&buffers.busy);
+  U32& t = buffers.text;
+  t.assign(input.size() + 3, U' ');
   for (size_t k = 0; k < input.size(); ++k) t[k + 1] = input[k] == '\n' ? U' ' : input[k];
-  std::vector<size_t> dots;
+  std::vector<size_t>& dots = buffers.dots;
+  dots.clear();
   bool right_quote = false, quote_after[3] = {false, false, false};  // after '.', '!', '?'
   for (size_t k = find_any(t, 0, '.', '"', 0x201D); k != U32View::npos; k = find_any(t, k + 1, '.', '"', 0x201D)) {
     if (t[k] == '.') {
@@ -237,7 +265,7 @@ bool for_each_sentence(U32View input, const std::function<bool(U32View)>& f) {
     }
   }
 
-  PassBuffers spare;
+  PassBuffers& spare = buffers.spare;
   // 1. (Mr|St|Mrs|Ms|Dr)[.] -> \1<prd>
   substitute_near_dots(&t, &dots, &spare, 2, 3, [](const U32& s, size_t p, U32* r) -> size_t {
     const size_t n = alternative_then_dot(s, p, {U"Mr", U"St", U"Mrs", U"Ms", U"Dr"});
@@ -368,7 +396,7 @@ bool for_each_sentence(U32View input, const std::function<bool(U32View)>& f) {
   // dropped. The inserted and the literal "<stop>"s are all the split points: "<stop>" holds no
   // ".?!" and cannot overlap itself or "<prd>", so no replacement makes or breaks one. A piece
   // without "<prd>" is passed as a view of the text; one with it is rebuilt in `scratch`.
-  U32 scratch;
+  U32& scratch = buffers.spare.text;  // the passes are done with it
   size_t start = 0;
   bool has_prd = false;
   auto emit = [&](size_t end, bool last) {
