@@ -121,6 +121,11 @@ void register_ifbench_ratio(Registry& r) {
       U32 lower;
       for (U32View t : tokens) {
         if (t.size() > longest) continue;
+        uint64_t key;
+        if (pack_ascii_letters(t, &key)) {
+          stop += is_english_stopword_packed(key) ? 1 : 0;
+          continue;
+        }
         // t.lower() char by char: the final-sigma rule only picks between two non-ASCII sigmas,
         // and no stopword holds either.
         lower.clear();
