@@ -12,7 +12,7 @@
 namespace hirfast {
 
 // c in string.punctuation (the 32 ASCII punctuation characters).
-inline bool is_ascii_punct(char32_t c) {
+constexpr bool is_ascii_punct(char32_t c) {
   return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
          (c >= 0x7B && c <= 0x7E);
 }
