@@ -16,19 +16,11 @@ namespace {
 }  // namespace
 
 U32 remove_ascii_punct(U32View s) {
-  // A table of string.punctuation, indexed by the low 7 bits (the range tests of is_ascii_punct
-  // were most of this loop, which runs over whole responses).
-  static constexpr struct PunctTable {
-    uint8_t punct[128] = {};
-    constexpr PunctTable() {
-      for (char32_t c = 0; c < 128; ++c) punct[c] = is_ascii_punct(c);
-    }
-  } kTable;
   U32 out(s.size(), 0);
   size_t n = 0;
   for (char32_t c : s) {
     out[n] = c;
-    n += 1 - (kTable.punct[c & 127] & (c < 128));
+    n += !is_ascii_punct(c);
   }
   out.resize(n);
   return out;
