@@ -92,7 +92,9 @@ void register_ifbench_format(Registry& r) {
     return make_lambda_checker([](U32View v) {
       std::vector<char32_t> open;
       size_t reached = 0;
-      for (char32_t c : v) {
+      // Only quotes change the stack (it holds nothing else): find_any steps from one to the next.
+      for (size_t k = find_any(v, 0, '"', '\''); k != U32View::npos; k = find_any(v, k + 1, '"', '\'')) {
+        const char32_t c = v[k];
         if (!open.empty() && c == open.back()) {
           open.pop_back();
           if (reached - open.size() >= 3) return true;
