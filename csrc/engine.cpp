@@ -303,7 +303,7 @@ namespace {
 // The seven loose candidates after the response itself.
 bool loose_candidates_after_first(const Checker& checker, U32View response) {
   // lines = response.split("\n"); the candidates drop the first line, the last, or both.
-  size_t first_nl = response.find('\n');
+  size_t first_nl = find_any(response, 0, '\n');
   size_t last_nl = response.rfind('\n');
   U32View rest = first_nl == U32View::npos ? U32View() : response.substr(first_nl + 1);
   U32View head = last_nl == U32View::npos ? U32View() : response.substr(0, last_nl);
@@ -311,7 +311,7 @@ bool loose_candidates_after_first(const Checker& checker, U32View response) {
                        ? U32View()
                        : response.substr(first_nl + 1, last_nl - first_nl - 1);
   U32View cut[3] = {py_strip(rest), py_strip(head), py_strip(middle)};
-  bool has_star = response.find('*') != U32View::npos;
+  bool has_star = find_any(response, 0, '*') != U32View::npos;
 
   auto try_one = [&](U32View s) { return nonblank(s) && safe_check(checker, s); };
   U32 buffer;
