@@ -99,12 +99,12 @@ void register_ifbench_words(Registry& r) {
   r.add("words:start_verb", {}, [](CheckerContext&) {
     return make_lambda_checker([](U32View v) {
       // Only the first tag is needed, and it reads only the first three tokens: the sentences
-      // after those are not tokenized.
+      // after those are neither split nor tokenized.
       std::vector<U32> tokens;
-      for (const auto& span : word_tokenize_spans(v)) {
+      for_each_word_tokenize_span(v, [&](std::pair<size_t, size_t> span) {
         for (U32& t : word_tokenize_span(v, span)) tokens.push_back(std::move(t));
-        if (tokens.size() >= 3) break;
-      }
+        return tokens.size() < 3;
+      });
       if (tokens.empty()) return false;
       const std::vector<U32View> views(tokens.begin(), tokens.end());
       const auto tags = PerceptronTagger::english().tag(views, 1);

@@ -451,6 +451,10 @@ std::vector<U32> word_tokenize(U32View text) { return nltk_word_tokenize(text); 
 
 std::vector<std::pair<size_t, size_t>> word_tokenize_spans(U32View text) { return punkt_sentence_spans(text); }
 
+void for_each_word_tokenize_span(U32View text, const std::function<bool(std::pair<size_t, size_t>)>& f) {
+  for_each_punkt_sentence_span(text, [&f](size_t start, size_t end) { return f({start, end}); });
+}
+
 std::vector<U32> word_tokenize_span(U32View text, std::pair<size_t, size_t> span) {
   return treebank_tokenize(text.substr(span.first, span.second - span.first));
 }

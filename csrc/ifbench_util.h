@@ -139,6 +139,9 @@ std::vector<U32> word_tokenize(U32View text);
 // them: word_tokenize(text) is the concatenation over the spans in order. Checks that read a few
 // tokens at either end tokenize only the sentences they need.
 std::vector<std::pair<size_t, size_t>> word_tokenize_spans(U32View text);
+// The same spans one at a time: `f(span)` returning false stops before the rest of the text is
+// split into sentences.
+void for_each_word_tokenize_span(U32View text, const std::function<bool(std::pair<size_t, size_t>)>& f);
 std::vector<U32> word_tokenize_span(U32View text, std::pair<size_t, size_t> span);
 
 }  // namespace hirfast
