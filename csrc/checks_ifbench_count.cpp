@@ -58,7 +58,7 @@ void register_ifbench_count(Registry& r) {
     const double n = get_count(*ctx.args, "N");
     return make_lambda_checker([n](U32View v) {
       const U32 lower = lower_text(v);
-      WordCounter unique;
+      WordCounter unique(v.size() / 8);  // English: about 6 characters a word, most repeated
       for_each_word(lower, [&unique](U32View w) {
         unique.add(strip_punct_space(w));
         return true;
