@@ -76,7 +76,18 @@ void register_ifbench_count(Registry& r) {
       for_each_word(v, [&found](U32View w) {
         U32View core = strip_punct_space(w);
         // Every conjunction is at most 3 characters, and lower() never shortens a string.
-        if (core.size() <= 3 && is_coordinating_conjunction(py_lower(core))) found.add(w);
+        if (core.size() > 3) return true;
+        char32_t ascii_lower[3];
+        bool ascii = true;
+        for (size_t k = 0; k < core.size(); ++k) {
+          ascii = ascii && core[k] < 0x80;
+          ascii_lower[k] = core[k] - 'A' < 26 ? core[k] + 32 : core[k];
+        }
+        // ASCII (nearly every short word) lowered in place; py_lower's call and string for each
+        // were most of the check.
+        if (ascii ? is_coordinating_conjunction(U32View(ascii_lower, core.size()))
+                  : is_coordinating_conjunction(py_lower(core)))
+          found.add(w);
         return true;
       });
       return static_cast<double>(found.size()) >= n;
