@@ -87,20 +87,28 @@ void count_trigrams(U32View s, const TrigramSet& ref, size_t* distinct, size_t* 
   for (size_t k = 0; k < n; ++k) {
     const uint64_t key = trigram_at(s, k);
     if ((s[k] | s[k + 1] | s[k + 2]) < 0x80) {
+      // Without a branch on whether it is new (about half are, at random: ratio:overlap pairs,
+      // strict 0.56 -> 0.375 ms); the new ones are looked up in `ref` after the scan.
       const uint32_t index = static_cast<uint32_t>(s[k] << 14 | s[k + 1] << 7 | s[k + 2]);
       const uint64_t bit = uint64_t{1} << (index & 63);
-      if (seen[index >> 6] & bit) continue;
-      seen[index >> 6] |= bit;
-      bits_set[n_bits++] = index;
-    } else {
-      const size_t slot = trigram_slot(slots, capacity - 1, shift, key);
-      if (slots[slot] != kEmpty) continue;
-      slots[slot] = key;
-      slots_set[n_slots++] = static_cast<uint32_t>(slot);
+      const uint64_t word = seen[index >> 6];
+      seen[index >> 6] = word | bit;
+      bits_set[n_bits] = index;
+      n_bits += (word & bit) == 0;
+      continue;
     }
+    const size_t slot = trigram_slot(slots, capacity - 1, shift, key);
+    if (slots[slot] != kEmpty) continue;
+    slots[slot] = key;
+    slots_set[n_slots++] = static_cast<uint32_t>(slot);
     n_shared += ref.contains(key);
   }
-  for (size_t k = 0; k < n_bits; ++k) seen[bits_set[k] >> 6] = 0;
+  for (size_t k = 0; k < n_bits; ++k) {
+    const uint32_t index = bits_set[k];
+    n_shared += ref.contains(static_cast<uint64_t>(index >> 14) << 42 | static_cast<uint64_t>((index >> 7) & 127) << 21 |
+                             (index & 127));
+    seen[index >> 6] = 0;
+  }
   for (size_t k = 0; k < n_slots; ++k) slots[slots_set[k]] = kEmpty;
   *distinct = n_bits + n_slots;
   *shared = n_shared;
