@@ -280,6 +280,9 @@ bool for_each_sentence(U32View input, const std::function<bool(U32View)>& f) {
   });
   // 2. [.](com|net|org|io|gov|edu|me) -> <prd>\1
   substitute_near_dots(&t, &dots, &spare, 0, 0, [](const U32& s, size_t p, U32* r) -> size_t {
+    // Every alternative starts with a letter from c to o; most dots are followed by a space.
+    const char32_t next = char_at(s, p + 1);
+    if (next < 'c' || next > 'o') return 0;
     for (U32View a : {U32View(U"com"), U32View(U"net"), U32View(U"org"), U32View(U"io"),
                       U32View(U"gov"), U32View(U"edu"), U32View(U"me")}) {
       if (at(s, p + 1, a)) {
