@@ -272,6 +272,7 @@ bool for_each_sentence(U32View input, const std::function<bool(U32View)>& f) {
   PassBuffers& spare = buffers.spare;
   // 1. (Mr|St|Mrs|Ms|Dr)[.] -> \1<prd>
   substitute_near_dots(&t, &dots, &spare, 2, 3, [](const U32& s, size_t p, U32* r) -> size_t {
+    if (s[p] != 'M' && s[p] != 'S' && s[p] != 'D') return 0;  // the alternatives' initials
     const size_t n = alternative_then_dot(s, p, {U"Mr", U"St", U"Mrs", U"Ms", U"Dr"});
     if (!n) return 0;
     r->append(s, p, n);
