@@ -241,6 +241,7 @@ class BatchRun {
  private:
   struct Chunk;
   void run_pair(Chunk& chunk, size_t k, batch_detail::WideText& wide);
+  void release_pair(batch_detail::BuiltConstraint& b);
   void work(size_t own);
 
   const std::vector<BatchRow>& rows_;
@@ -260,7 +261,8 @@ class BatchRun {
   std::vector<std::pair<size_t, std::string>> engine_errors_;  // (pair, message) of failed checks
   std::mutex mu_;
   std::condition_variable cv_;
-  bool done_publishing_ = false, stop_ = false;
+  // Set under mu_ (for cv_); atomic so that a spinning thread can read them without it.
+  std::atomic<bool> done_publishing_{false}, stop_{false};
   std::vector<std::thread> pool_;
 };
 
