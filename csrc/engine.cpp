@@ -497,7 +497,10 @@ inline void spin_pause() {
 
 struct BatchRun::Chunk {
   std::vector<size_t> pairs;       // indices into verdicts, in checking order
-  std::vector<uint32_t> pair_row;  // the row of each
+  // Of each pair: its constraint and its row's response, copied here so that checking reads them
+  // in order (looking them up through the row missed the cache: rows come out of order).
+  std::vector<uint32_t> pair_constraint;
+  std::vector<TextRef> pair_response;
   // The verdict of each pair, in checking order: a thread writes within its own range, where
   // writing verdicts in row order had both threads writing to the same cache lines.
   std::vector<uint8_t> verdict;
@@ -552,14 +555,16 @@ void BatchRun::publish(size_t rows_ready) {
     for (uint32_t c : rows_[r].constraints) ++group_start[group_of_[c] + 1];
   for (size_t g = 0; g < n_groups; ++g) group_start[g + 1] += group_start[g];
   chunk.pairs.resize(n_pairs);
-  chunk.pair_row.resize(n_pairs);
+  chunk.pair_constraint.resize(n_pairs);
+  chunk.pair_response.resize(n_pairs);
   chunk.verdict.assign(n_pairs, 0);
   for (size_t r = first; r < rows_ready; ++r) {
     for (size_t j = 0; j < rows_[r].constraints.size(); ++j) {
       if (threads_ > 1) built_[rows_[r].constraints[j]].pairs_left.fetch_add(1, std::memory_order_relaxed);
       const size_t slot = group_start[group_of_[rows_[r].constraints[j]]]++;
       chunk.pairs[slot] = offset_[r] + j;
-      chunk.pair_row[slot] = static_cast<uint32_t>(r);
+      chunk.pair_constraint[slot] = rows_[r].constraints[j];
+      chunk.pair_response[slot] = rows_[r].response;
     }
   }
   chunk.ranges.reset(new PairRange[threads_]);
@@ -572,8 +577,8 @@ void BatchRun::publish(size_t rows_ready) {
 }
 
 void BatchRun::run_pair(Chunk& chunk, size_t k, WideText& wide) {
-  const size_t r = chunk.pair_row[k], pair = chunk.pairs[k];
-  const uint32_t c = rows_[r].constraints[pair - offset_[r]];
+  const size_t pair = chunk.pairs[k];
+  const uint32_t c = chunk.pair_constraint[k];
   BuiltConstraint& b = built_[c];
   b.ensure_built(constraints_[c], spec_of_[c]);
   // With several threads, a checker is freed as soon as its last pair is checked rather than all
@@ -592,7 +597,7 @@ void BatchRun::run_pair(Chunk& chunk, size_t k, WideText& wide) {
     pair_failed_[pair] = 1;
     return;
   }
-  const U32View response = wide.view(rows_[r].response);
+  const U32View response = wide.view(chunk.pair_response[k]);
   try {
     const bool strict = check_strict(*b.checker, response);
     if (mode_ == CheckMode::kStrict) {
