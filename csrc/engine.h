@@ -252,7 +252,7 @@ class BatchRun {
   std::unique_ptr<batch_detail::BuiltConstraint[]> built_;
   std::vector<const CheckerSpec*> spec_of_;
   std::vector<uint32_t> group_of_;  // registry position of each constraint's id
-  std::unique_ptr<Chunk[]> chunks_;  // one per publish at most
+  std::unique_ptr<std::unique_ptr<Chunk>[]> chunks_;  // one per publish at most
   std::atomic<size_t> n_chunks_{0};
   size_t rows_published_ = 0, constraints_seen_ = 0;
   std::vector<uint8_t> verdicts_;
