@@ -5,7 +5,7 @@ import sys
 from glob import glob
 
 from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext
-from setuptools import setup
+from setuptools import find_namespace_packages, setup
 
 # Compile csrc/*.cpp in parallel (HIRFAST_BUILD_JOBS, default: all cores).
 ParallelCompile("HIRFAST_BUILD_JOBS", default=0).install()
@@ -46,7 +46,9 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.11",
-    packages=["hirfast", "hirfast.kernels"],
+    # The asset folders are data-only namespace packages, listed so setuptools ships them
+    # without its "package would be ignored" warnings.
+    packages=["hirfast", "hirfast.kernels"] + find_namespace_packages(include=["hirfast.assets*"]),
     package_dir={"hirfast": "hirfast", "hirfast.kernels": "kernels"},
     package_data={"hirfast": ["assets/**/*", "assets/*"]},
     include_package_data=True,

@@ -99,6 +99,31 @@ def load_check_batch(bench, inputs_name, response_files):
     return responses_all, ids, kwargs, prompts, sum(len(i) for i in ids)
 
 
+def time_check(benchmark, batch, impl, mode, python_reference, data, reference):
+    """One checker benchmark over `batch` (from load_check_batch): `impl` is "python-reference"
+    (`python_reference(loose)` runs the whole batch; the group's baseline, 2 rounds) or
+    "hirfast-1-thread" / "hirfast-2-threads" (hirfast.verify.check, 30 rounds); both after one
+    warm-up round, judged by their minimum time."""
+    from hirfast import verify
+
+    responses, ids, kwargs, prompts, pairs = batch
+    loose = mode == "loose"
+    benchmark.extra_info.update({"pairs": pairs, "rows": len(responses), "mode": mode, "impl": impl,
+                                 "data": data})
+    if impl == "python-reference":
+        benchmark.extra_info.update({"baseline": True, "reference": reference})
+        fn = lambda: python_reference(loose)  # noqa: E731
+        rounds = 2
+    else:
+        threads = 1 if impl == "hirfast-1-thread" else 2
+        fn = lambda: verify.check(responses, ids, kwargs, prompts, loose=loose, num_threads=threads)  # noqa: E731
+        rounds = 30
+    result = benchmark.pedantic(fn, rounds=rounds, warmup_rounds=1, iterations=1)
+    assert len(result) == len(responses)
+    if benchmark.stats is not None:  # None under --benchmark-disable (one untimed run)
+        benchmark.extra_info["pairs_per_second"] = pairs / benchmark.stats.stats.min
+
+
 # Ratios measured side by side in one run: a benchmark marks itself as its group's baseline with
 # extra_info["baseline"] = True; the summary prints every other member's speed relative to it.
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -10,8 +10,7 @@ import sys
 
 import pytest
 
-from conftest import load_check_batch
-from hirfast import verify
+from conftest import load_check_batch, time_check
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 import reference  # noqa: E402
@@ -34,19 +33,9 @@ def _python_reference(responses, ids, kwargs, prompts, loose):
 @pytest.mark.parametrize("mode", ["strict", "loose"])
 @pytest.mark.parametrize("impl", ["python-reference", "hirfast-1-thread", "hirfast-2-threads"])
 def test_ifeval_pairs_per_second(benchmark, batch, impl, mode):
-    responses, ids, kwargs, prompts, pairs = batch
-    loose = mode == "loose"
+    responses, ids, kwargs, prompts, _ = batch
     benchmark.group = f"checker-ifeval-{mode}"
-    benchmark.extra_info.update({"pairs": pairs, "rows": len(responses), "mode": mode, "impl": impl,
-                                 "data": "shared/data/ifeval/" + "+".join(FILES)})
-    if impl == "python-reference":
-        benchmark.extra_info["baseline"] = True
-        fn = lambda: _python_reference(responses, ids, kwargs, prompts, loose)  # noqa: E731
-        rounds = 2
-    else:
-        threads = 1 if impl == "hirfast-1-thread" else 2
-        fn = lambda: verify.check(responses, ids, kwargs, prompts, loose=loose, num_threads=threads)  # noqa: E731
-        rounds = 30
-    result = benchmark.pedantic(fn, rounds=rounds, warmup_rounds=1, iterations=1)
-    assert len(result) == len(responses)
-    benchmark.extra_info["pairs_per_second"] = pairs / benchmark.stats.stats.min
+    time_check(benchmark, batch, impl, mode,
+               lambda loose: _python_reference(responses, ids, kwargs, prompts, loose),
+               data="shared/data/ifeval/" + "+".join(FILES),
+               reference="if-verifiable 0.1.2 IFEval checkers as patched in tests/reference.py, single-threaded")

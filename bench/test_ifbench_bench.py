@@ -14,8 +14,7 @@ The summary prints each variant's speed relative to the Python reference measure
 """
 import pytest
 
-from conftest import load_check_batch, shared_data_dir
-from hirfast import verify
+from conftest import load_check_batch, shared_data_dir, time_check
 
 FILES = ["input_response_data_llama_3b.jsonl", "input_response_data_qwen25_7b.jsonl",
          "input_response_data_qwen3_4b.jsonl"]
@@ -60,20 +59,9 @@ def python_reference():
 @pytest.mark.parametrize("mode", ["strict", "loose"])
 @pytest.mark.parametrize("impl", ["python-reference", "hirfast-1-thread", "hirfast-2-threads"])
 def test_ifbench_pairs_per_second(benchmark, batch, python_reference, impl, mode):
-    responses, ids, kwargs, prompts, pairs = batch
-    loose = mode == "loose"
+    responses, ids, kwargs, _, _ = batch
     benchmark.group = f"checker-ifbench-{mode}"
-    benchmark.extra_info.update({"pairs": pairs, "rows": len(responses), "mode": mode, "impl": impl,
-                                 "data": "shared/data/ifbench/" + "+".join(FILES)})
-    if impl == "python-reference":
-        benchmark.extra_info["baseline"] = True
-        benchmark.extra_info["reference"] = "if-verifiable 0.1.2 IFBench checkers, single-threaded"
-        fn = lambda: python_reference(responses, ids, kwargs, loose)  # noqa: E731
-        rounds = 2
-    else:
-        threads = 1 if impl == "hirfast-1-thread" else 2
-        fn = lambda: verify.check(responses, ids, kwargs, prompts, loose=loose, num_threads=threads)  # noqa: E731
-        rounds = 30
-    result = benchmark.pedantic(fn, rounds=rounds, warmup_rounds=1, iterations=1)
-    assert len(result) == len(responses)
-    benchmark.extra_info["pairs_per_second"] = pairs / benchmark.stats.stats.min
+    time_check(benchmark, batch, impl, mode,
+               lambda loose: python_reference(responses, ids, kwargs, loose),
+               data="shared/data/ifbench/" + "+".join(FILES),
+               reference="if-verifiable 0.1.2 IFBench checkers, single-threaded")

@@ -58,6 +58,26 @@ U32 str_arg(py::handle h) {
   return to_u32(h.ptr());
 }
 
+py::list str_list(const std::vector<U32>& items) {
+  py::list out;
+  for (const U32& item : items) out.append(from_u32(item));
+  return out;
+}
+
+// A test hook that splits one str into a list of str, the splitting done without the GIL.
+template <class Split>
+auto split_hook(Split split) {
+  return [split](py::handle s) {
+    const U32 text = str_arg(s);
+    std::vector<U32> parts;
+    {
+      py::gil_scoped_release release;
+      parts = split(text);
+    }
+    return str_list(parts);
+  };
+}
+
 TextRef text_ref(PyObject* s) {
   TextRef t;
   t.data = PyUnicode_DATA(s);
@@ -617,17 +637,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("_langdetect_random_trace", &langdetect_random_trace, py::arg("ops"));
 
   // --- punkt / treebank (NLTK sentence splitter and word tokenizer) ---
-  m.def("_punkt_sentences", [](py::handle s) {
-    U32 text = str_arg(s);
-    std::vector<U32> sentences;
-    {
-      py::gil_scoped_release release;
-      sentences = punkt_sentences(text);
-    }
-    py::list out;
-    for (const U32& sentence : sentences) out.append(from_u32(sentence));
-    return out;
-  });
+  m.def("_punkt_sentences", split_hook([](const U32& text) { return punkt_sentences(text); }));
   m.def("_punkt_sentence_spans", [](py::handle s) {
     U32 text = str_arg(s);
     py::gil_scoped_release release;
@@ -638,28 +648,8 @@ PYBIND11_MODULE(_C, m) {
     py::gil_scoped_release release;
     return punkt_count_sentences(text);
   });
-  m.def("_nltk_word_tokenize", [](py::handle s) {
-    U32 text = str_arg(s);
-    std::vector<U32> tokens;
-    {
-      py::gil_scoped_release release;
-      tokens = nltk_word_tokenize(text);
-    }
-    py::list out;
-    for (const U32& token : tokens) out.append(from_u32(token));
-    return out;
-  });
-  m.def("_treebank_tokenize", [](py::handle s) {
-    U32 text = str_arg(s);
-    std::vector<U32> tokens;
-    {
-      py::gil_scoped_release release;
-      tokens = treebank_tokenize(text);
-    }
-    py::list out;
-    for (const U32& token : tokens) out.append(from_u32(token));
-    return out;
-  });
+  m.def("_nltk_word_tokenize", split_hook([](const U32& text) { return nltk_word_tokenize(text); }));
+  m.def("_treebank_tokenize", split_hook([](const U32& text) { return treebank_tokenize(text); }));
   m.def("_nltk_chars_regex_version", &nltk_chars_regex_version);
 
   // --- checker speed (partial lowercasing, scanning, bounds) ---
@@ -678,13 +668,7 @@ PYBIND11_MODULE(_C, m) {
   });
 
   // --- ifbench (IFBench text primitives and data-backed components) ---
-  auto str_list = [](const std::vector<U32>& items) {
-    py::list out;
-    for (const U32& item : items) out.append(from_u32(item));
-    return out;
-  };
-  m.def("_ifbench_split_into_sentences",
-        [str_list](py::handle s) { return str_list(split_into_sentences(str_arg(s))); });
+  m.def("_ifbench_split_into_sentences", [](py::handle s) { return str_list(split_into_sentences(str_arg(s))); });
   m.def("_ifbench_pos_tag", [](py::handle tokens) {
     std::vector<U32> words;
     for (py::handle t : as_sequence(tokens, "tokens")) words.push_back(str_arg(t));
@@ -699,7 +683,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("_ifbench_nfkd_ascii", [](py::handle s) { return nfkd_ascii(str_arg(s)); });
   m.def("_py_decimal_value", [](uint32_t c) { return py_decimal_value(static_cast<char32_t>(c)); });
   // csv.reader(io.StringIO(text), delimiter=delimiter) rows; ValueError where csv.Error is raised.
-  m.def("_ifbench_csv_rows", [str_list](py::handle s, py::handle delimiter) {
+  m.def("_ifbench_csv_rows", [](py::handle s, py::handle delimiter) {
     const U32 d = str_arg(delimiter);
     if (d.size() != 1) throw py::value_error("delimiter must be one character");
     std::vector<std::vector<U32>> rows;
