@@ -264,6 +264,7 @@ class BatchRun {
   // Set under mu_ (for cv_); atomic so that a spinning thread can read them without it.
   std::atomic<bool> done_publishing_{false}, stop_{false};
   std::vector<std::thread> pool_;
+  std::atomic<size_t> workers_done_{0};  // threads of pool_ that have left work()
 };
 
 // The whole batch at once (a BatchRun finished right away).
