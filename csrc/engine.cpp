@@ -8,6 +8,7 @@
 #include <cmath>
 #include <mutex>
 #include <sstream>
+#include <system_error>
 #include <thread>
 
 namespace hirfast {
@@ -379,22 +380,51 @@ class WideText {
 };
 
 // The checker of one BatchConstraint, or why it could not be built.
+//
+// Built by the first thread that needs it. Not with std::call_once: glibc's pthread_once makes
+// a futex wake system call after every initialization, waiters or not, and the 834 of a batch
+// of the IFEval files cost ~0.1 ms of its 5.6. Here the thread that wins `state` builds, and a
+// thread that finds it being built yields until it is done (rare: the threads work through
+// different ids).
 struct BuiltConstraint {
-  std::once_flag once;
+  static constexpr uint8_t kUnbuilt = 0, kBuilding = 1, kBuilt = 2;
+  std::atomic<uint8_t> state{kUnbuilt};
+  // With several threads: the pairs published and not yet checked, plus 1 until the caller is
+  // done publishing; the thread that takes it to 0 frees the checker (see run_pair).
+  std::atomic<uint32_t> pairs_left{1};
   std::unique_ptr<Checker> checker;
-  std::string field;  // set when building failed ("engine" for an internal failure)
+  bool failed = false;  // building failed: field and message say why
+  std::string field;  // "engine" for an internal failure
   std::string message;
 
+  void ensure_built(const BatchConstraint& c, const CheckerSpec* spec) {
+    if (state.load(std::memory_order_acquire) == kBuilt) return;
+    uint8_t expected = kUnbuilt;
+    if (state.compare_exchange_strong(expected, kBuilding, std::memory_order_acquire)) {
+      build(c, spec);
+      state.store(kBuilt, std::memory_order_release);
+      return;
+    }
+    while (state.load(std::memory_order_acquire) != kBuilt) std::this_thread::yield();
+  }
+
+  // Never throws: every failure is recorded in field and message.
   void build(const BatchConstraint& c, const CheckerSpec* spec) {
     try {
       if (!spec) unknown_instruction_id(c.id);
       checker = make_checker(*spec, c.kwargs, c.has_prompt ? &c.prompt : nullptr);
     } catch (const InputError& e) {
+      failed = true;
       field = e.field();
       message = e.what();
     } catch (const std::exception& e) {
+      failed = true;
       field = "engine";
       message = std::string("internal error: ") + e.what();
+    } catch (...) {
+      failed = true;
+      field = "engine";
+      message = "internal error: unknown exception";
     }
   }
 };
@@ -461,9 +491,23 @@ U32 TextRef::widen() const {
 // a time from the back of the range with the most left (2 threads: 3.95 ms handing out one pair
 // at a time from a shared counter, 3.63 with shrinking chunks from it, 3.50 with ranges).
 
+namespace {
+// How long a thread without pairs spins before it sleeps: x86's pause takes ~40 ns on recent
+// cores, so 5,000 of them ~0.2 ms.
+constexpr int kSpinsBeforeSleep = 5000;
+inline void spin_pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+}  // namespace
+
 struct BatchRun::Chunk {
   std::vector<size_t> pairs;       // indices into verdicts, in checking order
-  std::vector<uint32_t> pair_row;  // the row of each
+  // Of each pair: its constraint and its row's response, copied here so that checking reads them
+  // in order (looking them up through the row missed the cache: rows come out of order).
+  std::vector<uint32_t> pair_constraint;
+  std::vector<TextRef> pair_response;
   // The verdict of each pair, in checking order: a thread writes within its own range, where
   // writing verdicts in row order had both threads writing to the same cache lines.
   std::vector<uint8_t> verdict;
@@ -480,9 +524,23 @@ BatchRun::BatchRun(const std::vector<BatchRow>& rows, const std::vector<BatchCon
       built_(new BuiltConstraint[constraints.capacity()]),
       spec_of_(constraints.capacity(), nullptr),
       group_of_(constraints.capacity(), 0),
-      chunks_(new Chunk[rows.size() + 1]),
+      chunks_(new std::unique_ptr<Chunk>[rows.size() + 1]),
       verdicts_(n_pairs, 0),
-      pair_failed_(n_pairs, 0) {}
+      pair_failed_(n_pairs, 0) {
+  // The other threads start now, while the caller converts the first rows: started at the first
+  // publish, they began checking ~45 us after it.
+  // A thread that cannot be started is done without: the others take its range's pairs too.
+  for (size_t t = 1; t < threads_; ++t) {
+    try {
+      pool_.emplace_back([this, t] {
+        work(t);
+        workers_done_.fetch_add(1, std::memory_order_release);  // the last use of `this`
+      });
+    } catch (const std::system_error&) {
+      break;
+    }
+  }
+}
 
 BatchRun::~BatchRun() {
   {
@@ -507,20 +565,27 @@ void BatchRun::publish(size_t rows_ready) {
   if (n_pairs > UINT32_MAX || offset_[rows_ready] > verdicts_.size())
     throw std::length_error("check_batch: more pairs than announced or than a chunk can hold");
 
-  Chunk& chunk = chunks_[n_chunks_.load(std::memory_order_relaxed)];
+  // Made here, not with the run: a run sized for a publish per row made 1,083 empty chunks (138 KB)
+  // for the 3 the IFEval batch publishes.
+  std::unique_ptr<Chunk>& made = chunks_[n_chunks_.load(std::memory_order_relaxed)];
+  made.reset(new Chunk);
+  Chunk& chunk = *made;
   const size_t n_groups = registry.size() + 1;  // the last: unknown ids (they fail to build)
   std::vector<size_t> group_start(n_groups + 1, 0);
   for (size_t r = first; r < rows_ready; ++r)
     for (uint32_t c : rows_[r].constraints) ++group_start[group_of_[c] + 1];
   for (size_t g = 0; g < n_groups; ++g) group_start[g + 1] += group_start[g];
   chunk.pairs.resize(n_pairs);
-  chunk.pair_row.resize(n_pairs);
+  chunk.pair_constraint.resize(n_pairs);
+  chunk.pair_response.resize(n_pairs);
   chunk.verdict.assign(n_pairs, 0);
   for (size_t r = first; r < rows_ready; ++r) {
     for (size_t j = 0; j < rows_[r].constraints.size(); ++j) {
+      if (threads_ > 1) built_[rows_[r].constraints[j]].pairs_left.fetch_add(1, std::memory_order_relaxed);
       const size_t slot = group_start[group_of_[rows_[r].constraints[j]]]++;
       chunk.pairs[slot] = offset_[r] + j;
-      chunk.pair_row[slot] = static_cast<uint32_t>(r);
+      chunk.pair_constraint[slot] = rows_[r].constraints[j];
+      chunk.pair_response[slot] = rows_[r].response;
     }
   }
   chunk.ranges.reset(new PairRange[threads_]);
@@ -530,24 +595,30 @@ void BatchRun::publish(size_t rows_ready) {
     n_chunks_.fetch_add(1, std::memory_order_release);
   }
   cv_.notify_all();
-  // Threads per batch: a pool kept from batch to batch was no faster on the IFEval batch and
-  // slower on tiny ones (85 instead of 43 us for two rows: waking a waiting thread here is slow).
-  if (pool_.empty() && threads_ > 1)
-    for (size_t t = 1; t < threads_; ++t) pool_.emplace_back([this, t] { work(t); });
 }
 
 void BatchRun::run_pair(Chunk& chunk, size_t k, WideText& wide) {
-  const size_t r = chunk.pair_row[k], pair = chunk.pairs[k];
-  const uint32_t c = rows_[r].constraints[pair - offset_[r]];
+  const size_t pair = chunk.pairs[k];
+  const uint32_t c = chunk.pair_constraint[k];
   BuiltConstraint& b = built_[c];
-  std::call_once(b.once, [&] { b.build(constraints_[c], spec_of_[c]); });
+  b.ensure_built(constraints_[c], spec_of_[c]);
+  // With several threads, a checker is freed as soon as its last pair is checked rather than all
+  // of them after the join, where freeing them was serial (0.05 ms of a 3.3 ms batch of the
+  // IFEval files). One thread frees them at the end anyway.
+  struct ReleaseAfterPair {
+    BatchRun* run;
+    BuiltConstraint* b;
+    ~ReleaseAfterPair() {
+      if (run->threads_ > 1) run->release_pair(*b);
+    }
+  } release{this, &b};
   // Nothing may escape a worker thread: bad input and engine failures (a missing data file,
   // memory) are recorded against the pair and reported after the join, for the first bad row.
   if (!b.checker) {
     pair_failed_[pair] = 1;
     return;
   }
-  const U32View response = wide.view(rows_[r].response);
+  const U32View response = wide.view(chunk.pair_response[k]);
   try {
     const bool strict = check_strict(*b.checker, response);
     if (mode_ == CheckMode::kStrict) {
@@ -563,6 +634,10 @@ void BatchRun::run_pair(Chunk& chunk, size_t k, WideText& wide) {
   }
 }
 
+void BatchRun::release_pair(BuiltConstraint& b) {
+  if (b.pairs_left.fetch_sub(1, std::memory_order_acq_rel) == 1) b.checker.reset();
+}
+
 void BatchRun::work(size_t own) {
   WideText wide;
   size_t first_open = 0;  // chunks before it have no pairs left
@@ -570,7 +645,7 @@ void BatchRun::work(size_t own) {
     const size_t published = n_chunks_.load(std::memory_order_acquire);
     bool ran = false;
     for (size_t i = first_open; i < published && !ran; ++i) {
-      Chunk& chunk = chunks_[i];
+      Chunk& chunk = *chunks_[i];
       size_t k;
       if (chunk.ranges[own].take_front(&k)) {
         run_pair(chunk, k, wide);
@@ -595,6 +670,16 @@ void BatchRun::work(size_t own) {
       if (!ran && i == first_open) ++first_open;
     }
     if (ran) continue;
+    // Spin a while before sleeping: waking a sleeping thread took ~85 us here (a VM), more than
+    // converting a chunk of rows takes. The spin is bounded (~0.2 ms), so a caller that stops
+    // publishing for long costs at most that of a core.
+    bool more = false;
+    for (int spin = 0; spin < kSpinsBeforeSleep && !more; ++spin) {
+      spin_pause();
+      more = n_chunks_.load(std::memory_order_acquire) != published ||
+             done_publishing_.load(std::memory_order_acquire) || stop_.load(std::memory_order_acquire);
+    }
+    if (n_chunks_.load(std::memory_order_acquire) != published) continue;
     std::unique_lock<std::mutex> lock(mu_);
     if (stop_ || (done_publishing_ && n_chunks_.load(std::memory_order_relaxed) == published)) return;
     cv_.wait(lock, [&] { return stop_ || done_publishing_ || n_chunks_.load(std::memory_order_relaxed) != published; });
@@ -608,16 +693,25 @@ bool BatchRun::finish(std::vector<uint8_t>* verdicts, BatchError* error) {
     done_publishing_ = true;
   }
   cv_.notify_all();
+  if (threads_ > 1)
+    for (size_t c = 0; c < constraints_seen_; ++c) release_pair(built_[c]);
   work(0);
-  for (auto& t : pool_) t.join();
-  pool_.clear();
+  // Waits for the other threads' last pairs, not for the threads to end: joining took 60-100 us
+  // more on this VM, now spent while the caller makes its results (the destructor joins them).
+  for (int spin = 0; workers_done_.load(std::memory_order_acquire) < pool_.size(); ++spin) {
+    if (spin < kSpinsBeforeSleep) {
+      spin_pause();
+    } else {
+      std::this_thread::yield();
+    }
+  }
   for (size_t r = 0; r < rows_.size(); ++r) {
     for (size_t j = 0; j < rows_[r].constraints.size(); ++j) {
       const size_t pair = offset_[r] + j;
       if (!pair_failed_[pair]) continue;
       const uint32_t c = rows_[r].constraints[j];
       const BuiltConstraint& b = built_[c];
-      if (!b.checker) {
+      if (b.failed) {
         *error = {r, j, std::string(constraints_[c].id), b.field, b.message};
       } else {
         std::string message;
@@ -628,8 +722,10 @@ bool BatchRun::finish(std::vector<uint8_t>* verdicts, BatchError* error) {
       return false;
     }
   }
-  for (size_t i = 0; i < n_chunks_.load(std::memory_order_relaxed); ++i)
-    for (size_t k = 0; k < chunks_[i].pairs.size(); ++k) verdicts_[chunks_[i].pairs[k]] = chunks_[i].verdict[k];
+  for (size_t i = 0; i < n_chunks_.load(std::memory_order_relaxed); ++i) {
+    const Chunk& chunk = *chunks_[i];
+    for (size_t k = 0; k < chunk.pairs.size(); ++k) verdicts_[chunk.pairs[k]] = chunk.verdict[k];
+  }
   verdicts->swap(verdicts_);
   return true;
 }

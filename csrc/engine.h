@@ -241,6 +241,7 @@ class BatchRun {
  private:
   struct Chunk;
   void run_pair(Chunk& chunk, size_t k, batch_detail::WideText& wide);
+  void release_pair(batch_detail::BuiltConstraint& b);
   void work(size_t own);
 
   const std::vector<BatchRow>& rows_;
@@ -251,7 +252,7 @@ class BatchRun {
   std::unique_ptr<batch_detail::BuiltConstraint[]> built_;
   std::vector<const CheckerSpec*> spec_of_;
   std::vector<uint32_t> group_of_;  // registry position of each constraint's id
-  std::unique_ptr<Chunk[]> chunks_;  // one per publish at most
+  std::unique_ptr<std::unique_ptr<Chunk>[]> chunks_;  // one per publish at most
   std::atomic<size_t> n_chunks_{0};
   size_t rows_published_ = 0, constraints_seen_ = 0;
   std::vector<uint8_t> verdicts_;
@@ -260,8 +261,10 @@ class BatchRun {
   std::vector<std::pair<size_t, std::string>> engine_errors_;  // (pair, message) of failed checks
   std::mutex mu_;
   std::condition_variable cv_;
-  bool done_publishing_ = false, stop_ = false;
+  // Set under mu_ (for cv_); atomic so that a spinning thread can read them without it.
+  std::atomic<bool> done_publishing_{false}, stop_{false};
   std::vector<std::thread> pool_;
+  std::atomic<size_t> workers_done_{0};  // threads of pool_ that have left work()
 };
 
 // The whole batch at once (a BatchRun finished right away).

@@ -12,6 +12,10 @@
 // backtracking is preserved.
 #include <algorithm>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "regex_internal.h"
 
 namespace hirfast {
@@ -700,15 +704,53 @@ void LiteralSearcher::init(const std::u32string& literal, FoldMode m) {
     fail[i] = static_cast<uint32_t>(k);
   }
   first.clear();
+  second.clear();
   if (keys.empty()) return;
-  switch (mode) {
-    case FoldMode::kUnicode: re_fold_orbit(literal[0], &first); break;
-    case FoldMode::kAscii:
-      first.push_back(keys[0]);
-      if (keys[0] >= 'a' && keys[0] <= 'z') first.push_back(keys[0] - 32);
-      break;
-    default: first.push_back(keys[0]); break;
+  const auto orbit = [&](size_t k, std::vector<char32_t>* out) {
+    switch (mode) {
+      case FoldMode::kUnicode: re_fold_orbit(literal[k], out); break;
+      case FoldMode::kAscii:
+        out->push_back(keys[k]);
+        if (keys[k] >= 'a' && keys[k] <= 'z') out->push_back(keys[k] - 32);
+        break;
+      default: out->push_back(keys[k]); break;
+    }
+  };
+  orbit(0, &first);
+  if (keys.size() >= 2) orbit(1, &second);
+}
+
+size_t LiteralSearcher::find_first_two(U32View t, size_t from) const {
+  const size_t n = t.size();
+  const char32_t* data = t.data();
+  const auto at = [](const std::vector<char32_t>& v, size_t k) { return v[std::min(k, v.size() - 1)]; };
+  const char32_t f0 = at(first, 0), f1 = at(first, 1), f2 = at(first, 2), f3 = at(first, 3);
+  const char32_t s0 = at(second, 0), s1 = at(second, 1), s2 = at(second, 2), s3 = at(second, 3);
+  size_t i = from;
+#if defined(__SSE2__)
+  const auto splat = [](char32_t c) { return _mm_set1_epi32(static_cast<int>(c)); };
+  const __m128i vf0 = splat(f0), vf1 = splat(f1), vf2 = splat(f2), vf3 = splat(f3);
+  const __m128i vs0 = splat(s0), vs1 = splat(s1), vs2 = splat(s2), vs3 = splat(s3);
+  const auto any_of = [](__m128i x, __m128i a, __m128i b, __m128i c, __m128i d) {
+    return _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi32(x, a), _mm_cmpeq_epi32(x, b)),
+                        _mm_or_si128(_mm_cmpeq_epi32(x, c), _mm_cmpeq_epi32(x, d)));
+  };
+  const auto hits = [&](const char32_t* p) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 1));
+    const __m128i both = _mm_and_si128(any_of(x, vf0, vf1, vf2, vf3), any_of(y, vs0, vs1, vs2, vs3));
+    return _mm_movemask_ps(_mm_castsi128_ps(both));
+  };
+  for (; i + 9 <= n; i += 8) {
+    const int lo = hits(data + i), hi = hits(data + i + 4);
+    if (lo | hi) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(lo | hi << 4)));
   }
+#endif
+  for (; i + 1 < n; ++i) {
+    const char32_t x = data[i], y = data[i + 1];
+    if ((x == f0 || x == f1 || x == f2 || x == f3) && (y == s0 || y == s1 || y == s2 || y == s3)) return i;
+  }
+  return U32View::npos;
 }
 
 bool LiteralSearcher::matches_at(U32View t, size_t at) const {
@@ -725,8 +767,21 @@ size_t LiteralSearcher::find(U32View t, size_t from) const {
   size_t j = 0;
   for (size_t i = from; i < n; ++i) {
     if (j == 0) {
-      // Scan for a code point whose key is keys[0] without computing keys.
+      // Scan for a code point whose key is keys[0] without computing keys: with two keys or
+      // more, for one followed by a code point whose key is keys[1] (no occurrence starts
+      // elsewhere). A keyword's first letter comes every ten characters or so in English text,
+      // and stopping at each cost a restart of the scan; the first two letters together are
+      // rarer. KMP's state after the two is 2, as from any earlier state (an occurrence
+      // starting earlier would have been found first).
       const size_t nf = first.size();
+      if (m >= 2 && nf <= 4 && second.size() <= 4) {
+        i = find_first_two(t, i);
+        if (i == U32View::npos) return U32View::npos;
+        if (m == 2) return i;
+        ++i;
+        j = 2;
+        continue;
+      }
       if (nf <= 4) {  // e.g. k, K and the Kelvin sign
         i = find_any(t, i, first[0], first[std::min<size_t>(1, nf - 1)], first[std::min<size_t>(2, nf - 1)],
                      first[nf - 1]);

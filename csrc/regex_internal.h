@@ -214,6 +214,7 @@ struct LiteralSearcher {
   std::u32string keys;            // pattern as keys
   std::vector<uint32_t> fail;     // KMP failure function
   std::vector<char32_t> first;    // code points whose key equals keys[0] (the scan loop)
+  std::vector<char32_t> second;   // those whose key equals keys[1], if there are two keys
   char32_t ascii_keys[128] = {};  // key() of ASCII code points, looked up without a call
   void init(const std::u32string& literal, FoldMode mode);
   char32_t key(char32_t c) const {
@@ -222,6 +223,9 @@ struct LiteralSearcher {
   }
   // First occurrence starting at or after `from`, or npos.
   size_t find(U32View text, size_t from) const;
+  // First position at or after `from` holding a code point of `first` followed by one of
+  // `second` (both at most four), or npos.
+  size_t find_first_two(U32View text, size_t from) const;
   // Whether an occurrence starts at `at`.
   bool matches_at(U32View text, size_t at) const;
 };
