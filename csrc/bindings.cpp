@@ -171,6 +171,16 @@ Value to_value(PyObject* o, int depth = 0) {
   return v;
 }
 
+// One kwarg, unless its value is None: a null value is no kwarg at all to the engine (ArgReader
+// drops them), and IFBench rows carry about 40.
+void add_kwarg(Kwargs* out, PyObject* key, PyObject* value, size_t row, size_t j) {
+  std::string_view name;
+  if (!PyUnicode_Check(key)) row_error(row, "kwargs[" + std::to_string(j) + "] has a key that is not a str");
+  if (!utf8_of(key, &name)) row_error(row, "kwargs[" + std::to_string(j) + "] has a key with a lone surrogate");
+  if (value == Py_None) return;
+  out->emplace_back(std::string(name), to_value(value));
+}
+
 Kwargs to_kwargs(PyObject* o, size_t row, size_t j) {
   Kwargs out;
   if (o == Py_None) return out;
@@ -179,24 +189,30 @@ Kwargs to_kwargs(PyObject* o, size_t row, size_t j) {
   out.reserve(static_cast<size_t>(PyDict_GET_SIZE(o)));
   Py_ssize_t pos = 0;
   PyObject *key, *value;
-  while (PyDict_Next(o, &pos, &key, &value)) {
-    std::string_view name;
-    if (!PyUnicode_Check(key)) row_error(row, "kwargs[" + std::to_string(j) + "] has a key that is not a str");
-    if (!utf8_of(key, &name)) row_error(row, "kwargs[" + std::to_string(j) + "] has a key with a lone surrogate");
-    // A null value is no kwarg at all to the engine (ArgReader drops them): IFBench rows carry
-    // about 40, most of the conversion of their kwargs.
-    if (value == Py_None) continue;
-    out.emplace_back(std::string(name), to_value(value));
-  }
+  while (PyDict_Next(o, &pos, &key, &value)) add_kwarg(&out, key, value, row, j);
+  return out;
+}
+
+// A dict's items whose value is not None, in the dict's order (see DictDigest).
+using Item = std::pair<PyObject*, PyObject*>;
+
+// The same Kwargs as to_kwargs(dict) from those items, given that every key of the dict is an
+// exact str and none of the None-valued ones holds a lone surrogate (what digest_dict checks):
+// the dict is not walked again.
+Kwargs to_kwargs(const Item* items, size_t n, size_t row, size_t j) {
+  Kwargs out;
+  out.reserve(n);
+  for (size_t k = 0; k < n; ++k) add_kwarg(&out, items[k].first, items[k].second, row, j);
   return out;
 }
 
 // Content of a kwargs value, for sharing the checker of constraints whose kwargs are equal but
 // separate objects (the rows of two response files for the same prompts, or an RL batch whose
 // m copies of a prompt's kwargs were built apart). Exact builtin types only (str, int, float,
-// bool, None, lists and tuples of them, dicts at the top), compared type for type: 1, 1.0 and
-// True are different kwargs to the engine. No Python code runs: hashes of str are cached by
-// CPython, comparisons of these types are C. false: some value is of another type (no sharing).
+// bool, None, lists and tuples of them; a dict at the top: digest_dict), compared type for type:
+// 1, 1.0 and True are different kwargs to the engine. No Python code runs: hashes of str are
+// cached by CPython, comparisons of these types are C. false: some value is of another type (no
+// sharing).
 constexpr int kMaxContentDepth = 4;
 
 size_t mix(size_t h, size_t v) { return (h ^ v) * 0x9E3779B97F4A7C15ull + (h >> 29); }
@@ -226,16 +242,6 @@ bool content_hash(PyObject* o, int depth, size_t* out) {
       h = mix(h, item);
     }
     *out = h;
-  } else if (PyDict_CheckExact(o) && depth == 0) {
-    size_t h = 0;  // a sum: equal dicts may list their items in different orders
-    Py_ssize_t pos = 0;
-    PyObject *key, *value;
-    while (PyDict_Next(o, &pos, &key, &value)) {
-      size_t k, v;
-      if (!PyUnicode_CheckExact(key) || !content_hash(key, 1, &k) || !content_hash(value, 1, &v)) return false;
-      h += mix(k, v);
-    }
-    *out = mix(type_tag, h);
   } else {
     return false;
   }
@@ -259,21 +265,54 @@ bool same_content(PyObject* a, PyObject* b) {
       if (!same_content(x.items[k], y.items[k])) return false;
     return true;
   }
-  if (PyDict_CheckExact(a)) {
-    if (PyDict_GET_SIZE(a) != PyDict_GET_SIZE(b)) return false;
-    Py_ssize_t pos = 0;
-    PyObject *key, *value;
-    while (PyDict_Next(a, &pos, &key, &value)) {
-      PyObject* other = PyDict_GetItemWithError(b, key);  // str keys: no Python code runs
-      if (!other) {
-        PyErr_Clear();
-        return false;
-      }
-      if (!same_content(value, other)) return false;
-    }
-    return true;
-  }
   return false;  // None, True, False: identity, tested above
+}
+
+// The content of a kwargs dict: its items whose value is not None (to_kwargs leaves the others
+// out, so two dicts that differ only there build the same checker), kept in an array: the dict
+// is walked once, to hash it, and never again to compare it or to convert it. (IFBench dicts carry
+// about 40 null keys; looking each up in the other dict, then walking both, was a fifth of
+// converting the IFBench batch, and the walks another fifth.)
+struct DictDigest {
+  size_t hash = 0;
+  size_t begin = 0, size = 0;  // its items in the arena
+};
+
+// Appends `dict`'s non-None items to `arena`. false (the arena as it was): a key is not an exact
+// str, a None-valued key holds a lone surrogate (to_kwargs(dict) reports it: the dict is not
+// shared, so that its own row does), or a value has no content hash.
+bool digest_dict(PyObject* dict, std::vector<Item>* arena, DictDigest* out) {
+  out->begin = arena->size();
+  size_t h = 0;  // a sum: equal dicts may list their items in different orders
+  Py_ssize_t pos = 0;
+  PyObject *key, *value;
+  while (PyDict_Next(dict, &pos, &key, &value)) {
+    size_t k, v;
+    bool ok = PyUnicode_CheckExact(key);
+    if (ok && value == Py_None) {
+      std::string_view name;
+      if (PyUnicode_IS_ASCII(key) || utf8_of(key, &name)) continue;
+      ok = false;
+    }
+    if (!ok || !content_hash(key, 1, &k) || !content_hash(value, 1, &v)) {
+      arena->resize(out->begin);
+      return false;
+    }
+    h += mix(k, v);
+    arena->emplace_back(key, value);
+  }
+  out->size = arena->size() - out->begin;
+  out->hash = mix(reinterpret_cast<uintptr_t>(&PyDict_Type), h);
+  return true;
+}
+
+bool same_items(const Item* a, const Item* b, size_t n) {
+  for (size_t k = 0; k < n; ++k) {
+    size_t m = 0;  // b's item with a[k]'s key (keys are distinct: at most one)
+    while (m < n && !same_content(a[k].first, b[m].first)) ++m;
+    if (m == n || !same_content(a[k].second, b[m].second)) return false;
+  }
+  return true;
 }
 
 // Constraints of a batch share one BatchConstraint (see engine.h) when they pass the same
@@ -291,14 +330,21 @@ class ConstraintIndex {
     mask_ = capacity - 1;
   }
   // The index of the constraint these objects share, or (when there is none) `fresh`, which
-  // is recorded for them.
-  uint32_t find_or_add(PyObject* kwargs, PyObject* id, PyObject* prompt, uint32_t fresh) {
+  // is recorded for them. When it returns `fresh` for a kwargs dict it digested, *items (else
+  // null) holds that dict's non-None items, *n_items of them, until the next call.
+  uint32_t find_or_add(PyObject* kwargs, PyObject* id, PyObject* prompt, uint32_t fresh, const Item** items,
+                       size_t* n_items) {
+    *items = nullptr;
     const auto bits = [](PyObject* p) { return static_cast<size_t>(reinterpret_cast<uintptr_t>(p)); };
     const size_t h = mix(mix(bits(kwargs), bits(id)), bits(prompt));
     Slot* s = &by_object_[h & mask_];
     for (size_t i = h & mask_; s->kwargs; i = (i + 1) & mask_, s = &by_object_[i])
       if (s->kwargs == kwargs && s->id == id && s->prompt == prompt) return s->index;
-    *s = Slot{kwargs, id, prompt, 0, find_or_add_content(kwargs, id, prompt, fresh)};
+    *s = Slot{kwargs, id, prompt, 0, {}, find_or_add_content(kwargs, id, prompt, fresh)};
+    if (s->index == fresh && last_digested_) {
+      *items = items_.data() + last_.begin;
+      *n_items = last_.size;
+    }
     return s->index;
   }
 
@@ -308,27 +354,47 @@ class ConstraintIndex {
     PyObject* id = nullptr;
     PyObject* prompt = nullptr;
     size_t hash = 0;  // by_content_ only
+    DictDigest dict;  // by_content_ only, when kwargs is a dict
     uint32_t index = 0;
   };
 
   uint32_t find_or_add_content(PyObject* kwargs, PyObject* id, PyObject* prompt, uint32_t fresh) {
     size_t h_kwargs, h_id, h_prompt = 0;
-    if (!content_hash(kwargs, 0, &h_kwargs) || !content_hash(id, 0, &h_id)) return fresh;
+    last_digested_ = false;
+    const bool is_dict = PyDict_CheckExact(kwargs);
+    if (is_dict) {
+      if (!digest_dict(kwargs, &items_, &last_)) return fresh;
+      last_digested_ = true;
+      h_kwargs = last_.hash;
+    } else if (!content_hash(kwargs, 0, &h_kwargs)) {
+      return fresh;
+    }
+    if (!content_hash(id, 0, &h_id)) return fresh;
     if (prompt && !(PyUnicode_CheckExact(prompt) && content_hash(prompt, 0, &h_prompt))) return fresh;
     const size_t h = mix(mix(h_kwargs, h_id), h_prompt) | 1;  // never 0: 0 marks an empty slot
     size_t i = h & mask_;
     for (; by_content_[i].hash; i = (i + 1) & mask_) {
       const Slot& s = by_content_[i];
-      if (s.hash == h && same_content(s.id, id) && (s.prompt == prompt || (s.prompt && prompt && same_content(s.prompt, prompt))) &&
-          same_content(s.kwargs, kwargs))
+      if (s.hash != h || !same_content(s.id, id) ||
+          !(s.prompt == prompt || (s.prompt && prompt && same_content(s.prompt, prompt))))
+        continue;
+      const bool same_kwargs = is_dict ? PyDict_CheckExact(s.kwargs) && s.dict.size == last_.size &&
+                                             same_items(items_.data() + last_.begin, items_.data() + s.dict.begin, last_.size)
+                                       : same_content(s.kwargs, kwargs);
+      if (same_kwargs) {
+        if (is_dict) items_.resize(last_.begin);  // the digest of the shared dict's is kept
         return s.index;
+      }
     }
-    by_content_[i] = Slot{kwargs, id, prompt, h, fresh};
+    by_content_[i] = Slot{kwargs, id, prompt, h, last_, fresh};
     return fresh;
   }
 
   std::vector<Slot> by_object_, by_content_;
   size_t mask_ = 0;
+  std::vector<Item> items_;  // the digests' items
+  DictDigest last_;          // of the last kwargs dict digested
+  bool last_digested_ = false;
 };
 
 py::sequence as_sequence(py::handle h, const char* name) {
@@ -463,13 +529,16 @@ py::tuple check_batch_py(py::handle responses, py::handle instruction_ids, py::h
         row_error(r, "instruction_ids[" + std::to_string(j) + "] must be a str, got " + Py_TYPE(id)->tp_name);
       if (!utf8_of(id, &id_utf8)) row_error(r, "instruction_ids[" + std::to_string(j) + "] holds a lone surrogate");
       const auto fresh = static_cast<uint32_t>(constraints.size());
-      const uint32_t index = constraint_index->find_or_add(kw_items.items[j], id, prompt_key, fresh);
+      const Item* digested = nullptr;
+      size_t n_digested = 0;
+      const uint32_t index =
+          constraint_index->find_or_add(kw_items.items[j], id, prompt_key, fresh, &digested, &n_digested);
       row.constraints.push_back(index);
       if (index != fresh) continue;
       BatchConstraint& c = constraints.emplace_back();
       c.id = id_utf8;
       keep.push_back(py::reinterpret_borrow<py::object>(id));
-      c.kwargs = to_kwargs(kw_items.items[j], r, j);
+      c.kwargs = digested ? to_kwargs(digested, n_digested, r, j) : to_kwargs(kw_items.items[j], r, j);
       c.prompt = prompt;
       c.has_prompt = prompt_key != nullptr;
     }

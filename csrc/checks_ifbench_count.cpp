@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <unordered_set>
+#include <vector>
 
 #include "checks_ifbench.h"
 #include "ifbench_util.h"
@@ -18,11 +18,16 @@ bool is_coordinating_conjunction(U32View w) {
 }
 
 bool is_pronoun(U32View w) {
-  static const std::unordered_set<U32View> kPronouns = {
-      U"i",   U"me",    U"my",      U"mine",   U"myself", U"we",    U"us",       U"our",
-      U"ours", U"ourselves", U"you", U"your",  U"yours",  U"yourself", U"yourselves", U"he",
-      U"him", U"his",   U"himself", U"she",    U"her",    U"hers",  U"herself",  U"it",
-      U"its", U"itself", U"they",   U"them",   U"their",  U"theirs", U"themselves"};
+  static const WordCounter kPronouns = [] {
+    WordCounter pronouns;
+    for (const char32_t* p : {U"i",    U"me",     U"my",      U"mine",   U"myself",     U"we",    U"us",
+                              U"our",  U"ours",   U"ourselves", U"you",  U"your",       U"yours", U"yourself",
+                              U"yourselves", U"he", U"him",    U"his",    U"himself",    U"she",   U"her",
+                              U"hers", U"herself", U"it",      U"its",    U"itself",     U"they",  U"them",
+                              U"their", U"theirs", U"themselves"})
+      pronouns.add(p);
+    return pronouns;
+  }();
   return kPronouns.count(w) > 0;
 }
 
@@ -53,9 +58,9 @@ void register_ifbench_count(Registry& r) {
     const double n = get_count(*ctx.args, "N");
     return make_lambda_checker([n](U32View v) {
       const U32 lower = lower_text(v);
-      std::unordered_set<U32View> unique;
+      WordCounter unique(v.size() / 8);  // English: about 6 characters a word, most repeated
       for_each_word(lower, [&unique](U32View w) {
-        unique.insert(strip_punct_space(w));
+        unique.add(strip_punct_space(w));
         return true;
       });
       return static_cast<double>(unique.size()) >= n;
@@ -67,11 +72,22 @@ void register_ifbench_count(Registry& r) {
   r.add("count:conjunctions", {"small_n"}, [](CheckerContext& ctx) {
     const double n = get_count(*ctx.args, "small_n");
     return make_lambda_checker([n](U32View v) {
-      std::unordered_set<U32View> found;
+      WordCounter found;
       for_each_word(v, [&found](U32View w) {
         U32View core = strip_punct_space(w);
         // Every conjunction is at most 3 characters, and lower() never shortens a string.
-        if (core.size() <= 3 && is_coordinating_conjunction(py_lower(core))) found.insert(w);
+        if (core.size() > 3) return true;
+        char32_t ascii_lower[3];
+        bool ascii = true;
+        for (size_t k = 0; k < core.size(); ++k) {
+          ascii = ascii && core[k] < 0x80;
+          ascii_lower[k] = core[k] - 'A' < 26 ? core[k] + 32 : core[k];
+        }
+        // ASCII (nearly every short word) lowered in place; py_lower's call and string for each
+        // were most of the check.
+        if (ascii ? is_coordinating_conjunction(U32View(ascii_lower, core.size()))
+                  : is_coordinating_conjunction(py_lower(core)))
+          found.add(w);
         return true;
       });
       return static_cast<double>(found.size()) >= n;
@@ -83,14 +99,21 @@ void register_ifbench_count(Registry& r) {
   r.add("count:person_names", {"N"}, [](CheckerContext& ctx) {
     const double n = get_count(*ctx.args, "N");
     return make_lambda_checker([n](U32View v) {
+      // The names by initial (A-Z), so that a capital is tried only against its own names (all
+      // 50 a capital, one comparison each, were most of the check).
+      static const std::array<std::vector<uint8_t>, 26> kByInitial = [] {
+        std::array<std::vector<uint8_t>, 26> by_initial;
+        for (size_t k = 0; k < kPersonNames.size(); ++k)
+          by_initial[kPersonNames[k][0] - 'A'].push_back(static_cast<uint8_t>(k));
+        return by_initial;
+      }();
       std::array<bool, kPersonNames.size()> seen{};
       size_t found = 0;
       for (size_t p = 0; p < v.size(); ++p) {
-        if (v[p] < 'A' || v[p] > 'Z') continue;
-        for (size_t k = 0; k < kPersonNames.size(); ++k) {
-          if (seen[k] || kPersonNames[k][0] != v[p]) continue;
+        if (v[p] - 'A' >= 26) continue;
+        for (uint8_t k : kByInitial[v[p] - 'A']) {
           const U32View name(kPersonNames[k]);
-          if (v.compare(p, name.size(), name) == 0) {
+          if (!seen[k] && v.compare(p, name.size(), name) == 0) {
             seen[k] = true;
             ++found;
           }
@@ -121,16 +144,38 @@ void register_ifbench_count(Registry& r) {
   // first "!?"), each of . , ! ? ; :
   r.add("count:punctuation", {}, [](CheckerContext&) {
     return make_lambda_checker([](U32View v) {
-      size_t qe = v.find(U"?!"), eq = v.find(U"!?");
-      if (qe == U32View::npos && eq == U32View::npos && v.find(U'\u203D') == U32View::npos) return false;
-      size_t cut = qe != U32View::npos ? qe : eq;  // npos: nothing removed
-      const char32_t marks[6] = {'.', ',', '!', '?', ';', ':'};
-      bool seen[6] = {false, false, false, false, false, false};
-      for (size_t k = 0; k < v.size(); ++k) {
-        if (cut != U32View::npos && (k == cut || k == cut + 1)) continue;
-        for (int m = 0; m < 6; ++m) seen[m] = seen[m] || v[k] == marks[m];
+      // The first "?!" and the first "!?", and whether there is a U+203D, in one scan (by
+      // find_any: most responses hold none of the three, and three find()s were most of the check).
+      size_t qe = U32View::npos, eq = U32View::npos;
+      bool interrobang = false;
+      for (size_t k = find_any(v, 0, '?', '!', 0x203D); k != U32View::npos && qe == U32View::npos;
+           k = find_any(v, k + 1, '?', '!', 0x203D)) {
+        const char32_t next = k + 1 < v.size() ? v[k + 1] : 0;
+        if (v[k] == '?' && next == '!') qe = k;
+        if (v[k] == '!' && next == '?' && eq == U32View::npos) eq = k;
+        interrobang = interrobang || v[k] == 0x203D;
       }
-      return std::all_of(seen, seen + 6, [](bool s) { return s; });
+      if (qe == U32View::npos && eq == U32View::npos && !interrobang) return false;
+      size_t cut = qe != U32View::npos ? qe : eq;  // npos: nothing removed
+      // The six marks are below 64: the characters below 64 seen, as bits, with a stop as soon
+      // as all six are there (six comparisons a character, to the end, were the whole check).
+      constexpr uint64_t kMarks = uint64_t{1} << '.' | uint64_t{1} << ',' | uint64_t{1} << '!' |
+                                  uint64_t{1} << '?' | uint64_t{1} << ';' | uint64_t{1} << ':';
+      uint64_t seen = 0;
+      auto scan = [&seen](U32View part) {
+        for (size_t k = 0; k < part.size(); k += 64) {
+          const size_t end = std::min(part.size(), k + 64);
+          for (size_t i = k; i < end; ++i) seen |= part[i] < 64 ? uint64_t{1} << part[i] : 0;
+          if ((seen & kMarks) == kMarks) return;
+        }
+      };
+      if (cut == U32View::npos) {
+        scan(v);
+      } else {
+        scan(v.substr(0, cut));
+        scan(v.substr(std::min(v.size(), cut + 2)));
+      }
+      return (seen & kMarks) == kMarks;
     });
   });
 
@@ -162,9 +207,25 @@ void register_ifbench_count(Registry& r) {
   r.add("count:pronouns", {"N"}, [](CheckerContext& ctx) {
     const double n = get_count(*ctx.args, "N");
     return make_lambda_checker([n](U32View v) {
-      U32 text(v);
-      std::replace(text.begin(), text.end(), U'/', U' ');
-      const U32 cleaned = remove_ascii_punct(lower_text(text));
+      U32 cleaned;
+      char32_t any = 0;
+      for (char32_t c : v) any |= c;
+      if (any < 0x80) {
+        // ASCII (most responses): the three steps in one pass ('/' is punctuation, but becomes a
+        // space first).
+        cleaned.resize(v.size());
+        size_t n = 0;
+        for (char32_t c : v) {
+          const char32_t mapped = c == '/' ? U' ' : (c >= 'A' && c <= 'Z') ? c + 32 : c;
+          cleaned[n] = mapped;
+          n += !is_ascii_punct(mapped);
+        }
+        cleaned.resize(n);
+      } else {
+        U32 text(v);
+        std::replace(text.begin(), text.end(), U'/', U' ');
+        cleaned = remove_ascii_punct(lower_text(text));
+      }
       size_t count = 0;
       for_each_word(cleaned, [&count](U32View w) {
         count += is_pronoun(w);

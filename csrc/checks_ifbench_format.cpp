@@ -92,7 +92,9 @@ void register_ifbench_format(Registry& r) {
     return make_lambda_checker([](U32View v) {
       std::vector<char32_t> open;
       size_t reached = 0;
-      for (char32_t c : v) {
+      // Only quotes change the stack (it holds nothing else): find_any steps from one to the next.
+      for (size_t k = find_any(v, 0, '"', '\''); k != U32View::npos; k = find_any(v, k + 1, '"', '\'')) {
+        const char32_t c = v[k];
         if (!open.empty() && c == open.back()) {
           open.pop_back();
           if (reached - open.size() >= 3) return true;
@@ -252,16 +254,19 @@ void register_ifbench_format(Registry& r) {
   // .islower() / .isupper(), which need a cased character). An empty token: IndexError.
   r.add("format:title_case", {}, [](CheckerContext&) {
     return make_lambda_checker([](U32View v) {
-      // Sentence by sentence, stopping at the first offending token.
-      for (const auto& span : word_tokenize_spans(v)) {
+      // Sentence by sentence, stopping at the first offending token, before the sentences after
+      // it are split (format:title_case pairs, strict: 0.385 -> 0.325 ms).
+      bool follows = true;
+      for_each_word_tokenize_span(v, [&](std::pair<size_t, size_t> span) {
         for (const U32& word : word_tokenize_span(v, span)) {
-          if (word.empty()) return false;
+          if (word.empty()) return follows = false;
           const U32View head = U32View(word).substr(0, 1), tail = U32View(word).substr(1);
           if (py_isupper(head) && py_islower(tail)) continue;
-          if (py_islower(head) && (py_isupper(tail) || py_islower(tail))) return false;
+          if (py_islower(head) && (py_isupper(tail) || py_islower(tail))) return follows = false;
         }
-      }
-      return true;
+        return true;
+      });
+      return follows;
     });
   });
 

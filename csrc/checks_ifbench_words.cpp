@@ -1,6 +1,5 @@
 // IFBench words:* checkers.
 #include <algorithm>
-#include <unordered_map>
 
 #include "checks_ifbench.h"
 #include "ifbench_util.h"
@@ -100,12 +99,12 @@ void register_ifbench_words(Registry& r) {
   r.add("words:start_verb", {}, [](CheckerContext&) {
     return make_lambda_checker([](U32View v) {
       // Only the first tag is needed, and it reads only the first three tokens: the sentences
-      // after those are not tokenized.
+      // after those are neither split nor tokenized.
       std::vector<U32> tokens;
-      for (const auto& span : word_tokenize_spans(v)) {
+      for_each_word_tokenize_span(v, [&](std::pair<size_t, size_t> span) {
         for (U32& t : word_tokenize_span(v, span)) tokens.push_back(std::move(t));
-        if (tokens.size() >= 3) break;
-      }
+        return tokens.size() < 3;
+      });
       if (tokens.empty()) return false;
       const std::vector<U32View> views(tokens.begin(), tokens.end());
       const auto tags = PerceptronTagger::english().tag(views, 1);
@@ -118,8 +117,8 @@ void register_ifbench_words(Registry& r) {
     const double limit = get_count(*ctx.args, "small_n");
     return make_lambda_checker([limit](U32View v) {
       const U32 text = remove_ascii_punct(lower_text(v));
-      std::unordered_map<U32View, size_t> counts;
-      return for_each_word(text, [&counts, limit](U32View w) { return static_cast<double>(++counts[w]) <= limit; });
+      WordCounter counts;
+      return for_each_word(text, [&counts, limit](U32View w) { return static_cast<double>(counts.add(w)) <= limit; });
     });
   });
 

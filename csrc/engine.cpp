@@ -282,12 +282,17 @@ bool safe_check(const Checker& c, U32View text) {
   }
 }
 bool nonblank(U32View s) { return !py_strip(s).empty(); }
-U32 without_stars(U32View s) {
-  U32 out;
-  out.reserve(s.size());
-  for (char32_t c : s)
-    if (c != '*') out.push_back(c);
-  return out;
+// s.replace("*", ""), written into *buffer (grown as needed, reused by the candidates of a pair):
+// a fresh string filled by push_back per candidate was 7% of the IFBench loose batch.
+U32View without_stars(U32View s, U32* buffer) {
+  if (buffer->size() < s.size()) buffer->resize(s.size());
+  char32_t* out = buffer->data();
+  size_t n = 0;
+  for (char32_t c : s) {
+    out[n] = c;
+    n += c != '*';
+  }
+  return U32View(out, n);
 }
 }  // namespace
 
@@ -299,7 +304,7 @@ namespace {
 // The seven loose candidates after the response itself.
 bool loose_candidates_after_first(const Checker& checker, U32View response) {
   // lines = response.split("\n"); the candidates drop the first line, the last, or both.
-  size_t first_nl = response.find('\n');
+  size_t first_nl = find_any(response, 0, '\n');
   size_t last_nl = response.rfind('\n');
   U32View rest = first_nl == U32View::npos ? U32View() : response.substr(first_nl + 1);
   U32View head = last_nl == U32View::npos ? U32View() : response.substr(0, last_nl);
@@ -307,15 +312,16 @@ bool loose_candidates_after_first(const Checker& checker, U32View response) {
                        ? U32View()
                        : response.substr(first_nl + 1, last_nl - first_nl - 1);
   U32View cut[3] = {py_strip(rest), py_strip(head), py_strip(middle)};
-  bool has_star = response.find('*') != U32View::npos;
+  bool has_star = find_any(response, 0, '*') != U32View::npos;
 
   auto try_one = [&](U32View s) { return nonblank(s) && safe_check(checker, s); };
-  if (has_star && try_one(without_stars(response))) return true;
+  U32 buffer;
+  if (has_star && try_one(without_stars(response, &buffer))) return true;
   for (U32View c : cut)
     if (try_one(c)) return true;
   if (has_star) {
     for (U32View c : cut)
-      if (c.find('*') != U32View::npos && try_one(without_stars(c))) return true;
+      if (c.find('*') != U32View::npos && try_one(without_stars(c, &buffer))) return true;
   }
   return false;
 }

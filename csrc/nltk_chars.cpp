@@ -28,17 +28,21 @@ inline bool is_word(char32_t c) { return c < 128 ? kAsciiWord.word[c] : nre_word
 }  // namespace
 
 std::vector<U32View> nltk_word_runs(U32View s) {
-  std::vector<U32View> out;
-  size_t k = 0;
-  while (k < s.size()) {
-    if (!is_word(s[k])) {
-      ++k;
-      continue;
-    }
-    const size_t start = k;
-    while (k < s.size() && is_word(s[k])) ++k;
-    out.push_back(s.substr(start, k - start));
+  // The positions where the class changes (word / not word), found without a branch on the
+  // class (a branch at every word boundary mispredicted: ratio:stop_words pairs, strict,
+  // 0.31 -> 0.175 ms); runs are then the pairs of changes.
+  std::vector<size_t> changes(s.size() + 1);
+  size_t n = 0;
+  bool in_word = false;
+  for (size_t k = 0; k < s.size(); ++k) {
+    const bool w = is_word(s[k]);
+    changes[n] = k;
+    n += w != in_word;
+    in_word = w;
   }
+  if (in_word) changes[n++] = s.size();
+  std::vector<U32View> out(n / 2);
+  for (size_t r = 0; r < n / 2; ++r) out[r] = s.substr(changes[2 * r], changes[2 * r + 1] - changes[2 * r]);
   return out;
 }
 

@@ -478,14 +478,69 @@ struct Slice {
   size_t stop;
 };
 
-// _slices_from_text: the sentence slices before realignment.
-std::vector<Slice> slices_from_text(U32View text) {
-  const PunktParams& p = params();
-  Annotator annotator(p);
-  Token slots[2];
-  std::vector<Slice> slices;
-  size_t last_break = 0;
+// _slices_from_text: the sentence slices before realignment, one at a time (as NLTK's generator
+// yields them), so that a caller that needs the first sentences only stops there.
+class SliceStream {
+ public:
+  explicit SliceStream(U32View text)
+      : text_(text), annotator_(params()), next_mark_(find_any(text, 0, '.', '?', '!')) {}
+  // The next slice; false after the last.
+  bool next(Slice* out) {
+    const size_t n = text_.size();
+    while (stage_ == Stage::kScanning) {
+      if (next_mark_ == U32View::npos) {
+        stage_ = Stage::kLastCandidate;
+        break;
+      }
+      const size_t i = next_mark_;
+      next_mark_ = find_any(text_, i + 1, '.', '?', '!');
+      // The period-context regex: [.?!](?=(?P<after_tok>NonWord|\s+(?P<next_tok>\S+)))
+      Candidate m{i, 0, U32View::npos};
+      if (i + 1 < n && is_non_word_char(text_[i + 1])) {
+        m.after_end = i + 2;
+      } else if (i + 1 < n && nre_space(text_[i + 1])) {
+        size_t j = i + 1;
+        while (j < n && nre_space(text_[j])) ++j;
+        if (j == n) continue;
+        size_t k = j;
+        while (k < n && !nre_space(text_[k])) ++k;
+        m.next_tok = j;
+        m.after_end = k;
+      } else {
+        continue;
+      }
+      // The word before the mark starts after the last string.whitespace character since the
+      // previous candidate's word ended; when there is none (or it is the first character of
+      // that stretch, which NLTK's index test cannot tell from none), the previous word extends.
+      size_t word_start = prev_slice_start_;
+      for (size_t r = i; r > prev_slice_stop_ + 1;) {
+        --r;
+        if (is_ascii_whitespace(text_[r])) {
+          word_start = r + 1;
+          break;
+        }
+      }
+      // The previous candidate stands only if this one's word does not overlap its word.
+      const bool found = have_prev_ && prev_slice_stop_ <= word_start && decide(prev_, prev_slice_start_, out);
+      prev_ = m;
+      have_prev_ = true;
+      prev_slice_start_ = word_start;
+      prev_slice_stop_ = i;
+      if (found) return true;
+    }
+    if (stage_ == Stage::kLastCandidate) {
+      stage_ = Stage::kLastSlice;
+      if (have_prev_ && decide(prev_, prev_slice_start_, out)) return true;
+    }
+    if (stage_ == Stage::kLastSlice) {
+      stage_ = Stage::kDone;
+      *out = {last_break_, py_rstrip(text_).size()};
+      return true;
+    }
+    return false;
+  }
 
+ private:
   // A candidate break: the mark at `pos`, the end of the period-context regex's `after_tok`, and
   // where `next_tok` starts (npos when after_tok is a punctuation mark).
   struct Candidate {
@@ -493,55 +548,25 @@ std::vector<Slice> slices_from_text(U32View text) {
     size_t after_end;
     size_t next_tok;
   };
-  auto decide = [&](const Candidate& m, size_t word_start) {
-    if (contains_sentbreak(text.substr(word_start, m.after_end - word_start), annotator, slots)) {
-      slices.push_back({last_break, m.pos + 1});
-      last_break = m.next_tok != U32View::npos ? m.next_tok : m.pos + 1;
-    }
-  };
+  enum class Stage { kScanning, kLastCandidate, kLastSlice, kDone };
 
-  const size_t n = text.size();
-  bool have_prev = false;
-  Candidate prev{};
-  size_t prev_slice_start = 0, prev_slice_stop = 0;
-  for (size_t i = find_any(text, 0, '.', '?', '!'); i != U32View::npos; i = find_any(text, i + 1, '.', '?', '!')) {
-    // The period-context regex: [.?!](?=(?P<after_tok>NonWord|\s+(?P<next_tok>\S+)))
-    Candidate m{i, 0, U32View::npos};
-    if (i + 1 < n && is_non_word_char(text[i + 1])) {
-      m.after_end = i + 2;
-    } else if (i + 1 < n && nre_space(text[i + 1])) {
-      size_t j = i + 1;
-      while (j < n && nre_space(text[j])) ++j;
-      if (j == n) continue;
-      size_t k = j;
-      while (k < n && !nre_space(text[k])) ++k;
-      m.next_tok = j;
-      m.after_end = k;
-    } else {
-      continue;
-    }
-    // The word before the mark starts after the last string.whitespace character since the
-    // previous candidate's word ended; when there is none (or it is the first character of that
-    // stretch, which NLTK's index test cannot tell from none), the previous word extends.
-    size_t word_start = prev_slice_start;
-    for (size_t r = i; r > prev_slice_stop + 1;) {
-      --r;
-      if (is_ascii_whitespace(text[r])) {
-        word_start = r + 1;
-        break;
-      }
-    }
-    // The previous candidate stands only if this one's word does not overlap its word.
-    if (have_prev && prev_slice_stop <= word_start) decide(prev, prev_slice_start);
-    prev = m;
-    have_prev = true;
-    prev_slice_start = word_start;
-    prev_slice_stop = i;
+  bool decide(const Candidate& m, size_t word_start, Slice* out) {
+    if (!contains_sentbreak(text_.substr(word_start, m.after_end - word_start), annotator_, slots_)) return false;
+    *out = {last_break_, m.pos + 1};
+    last_break_ = m.next_tok != U32View::npos ? m.next_tok : m.pos + 1;
+    return true;
   }
-  if (have_prev) decide(prev, prev_slice_start);
-  slices.push_back({last_break, py_rstrip(text).size()});
-  return slices;
-}
+
+  const U32View text_;
+  Annotator annotator_;
+  Token slots_[2];
+  size_t next_mark_;
+  Stage stage_ = Stage::kScanning;
+  size_t last_break_ = 0;
+  bool have_prev_ = false;
+  Candidate prev_{};
+  size_t prev_slice_start_ = 0, prev_slice_stop_ = 0;
+};
 
 // re_boundary_realignment, ["')\]}‘’“”«»]+?(?:\s+|(?=--)|$) (MULTILINE), matched at the start of
 // `s`. Returns false if it does not match; else the number of closing marks and the match end.
@@ -565,30 +590,40 @@ bool match_realignment(U32View s, size_t* marks, size_t* end) {
   }
 }
 
-std::vector<std::pair<size_t, size_t>> realigned_spans(U32View text) {
-  const std::vector<Slice> slices = slices_from_text(text);
-  std::vector<std::pair<size_t, size_t>> spans;
-  spans.reserve(slices.size());
+// The realigned spans in order, to `f(start, end)` until it returns false.
+template <class F>
+void for_each_realigned_span(U32View text, F f) {
+  SliceStream slices(text);
+  Slice slice, next;
+  if (!slices.next(&slice)) return;
   size_t realign = 0;
-  for (size_t idx = 0; idx < slices.size(); ++idx) {
-    const size_t start = slices[idx].start + realign;
-    const size_t stop = slices[idx].stop;
-    if (idx + 1 == slices.size()) {
-      if (start < stop) spans.emplace_back(start, stop);
-      break;
+  while (true) {
+    const size_t start = slice.start + realign;
+    const size_t stop = slice.stop;
+    if (!slices.next(&next)) {
+      if (start < stop) f(start, stop);
+      return;
     }
-    const Slice next = slices[idx + 1];
     size_t marks = 0, end = 0;
     const U32View next_text =
         next.start < next.stop ? text.substr(next.start, next.stop - next.start) : U32View();
     if (match_realignment(next_text, &marks, &end)) {
-      spans.emplace_back(start, next.start + marks);
+      if (!f(start, next.start + marks)) return;
       realign = end;
     } else {
       realign = 0;
-      if (start < stop) spans.emplace_back(start, stop);
+      if (start < stop && !f(start, stop)) return;
     }
+    slice = next;
   }
+}
+
+std::vector<std::pair<size_t, size_t>> realigned_spans(U32View text) {
+  std::vector<std::pair<size_t, size_t>> spans;
+  for_each_realigned_span(text, [&spans](size_t start, size_t stop) {
+    spans.emplace_back(start, stop);
+    return true;
+  });
   return spans;
 }
 
@@ -596,6 +631,10 @@ std::vector<std::pair<size_t, size_t>> realigned_spans(U32View text) {
 
 std::vector<std::pair<size_t, size_t>> punkt_sentence_spans(std::u32string_view text) {
   return realigned_spans(text);
+}
+
+void for_each_punkt_sentence_span(std::u32string_view text, const std::function<bool(size_t, size_t)>& f) {
+  for_each_realigned_span(text, f);
 }
 
 std::vector<std::u32string> punkt_sentences(std::u32string_view text) {

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,6 +24,9 @@ namespace hirfast {
 std::vector<std::u32string> punkt_sentences(std::u32string_view text);
 // The same as (start, end) code-point spans (PunktTokenizer.span_tokenize).
 std::vector<std::pair<size_t, size_t>> punkt_sentence_spans(std::u32string_view text);
+// The same spans in order, to `f(start, end)` until it returns false: the text after the last
+// span a caller needs is not split (checks that read the first tokens only).
+void for_each_punkt_sentence_span(std::u32string_view text, const std::function<bool(size_t, size_t)>& f);
 // len(punkt_sentences(text)), without building the strings.
 size_t punkt_count_sentences(std::u32string_view text);
 
