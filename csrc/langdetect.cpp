@@ -719,22 +719,6 @@ void extract_ngrams(const Model& m, U32View text, std::vector<uint32_t>* ngrams)
   ngrams->resize(static_cast<size_t>(out - ngrams->data()));
 }
 
-// Detector._normalize_prob: the sum is Python's sum() of floats (3.11: plain left-to-right
-// addition in langlist order), then each probability is divided by it; returns the largest.
-double normalize_prob(double* prob, size_t n) {
-  double sum = 0.0;
-  for (size_t i = 0; i < n; ++i) sum += prob[i];
-  for (size_t i = 0; i < n; ++i) prob[i] /= sum;
-  // max(0.0, prob...): no NaN can occur and max is exact in any order, so four running maxima
-  // shorten the dependency chain.
-  double max_p[4] = {0.0, 0.0, 0.0, 0.0};
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4)
-    for (int k = 0; k < 4; ++k) max_p[k] = std::max(max_p[k], prob[i + k]);
-  for (; i < n; ++i) max_p[0] = std::max(max_p[0], prob[i]);
-  return std::max(std::max(max_p[0], max_p[1]), std::max(max_p[2], max_p[3]));
-}
-
 // alpha = ALPHA_DEFAULT + gauss(0, 1) * ALPHA_WIDTH: Python rounds the product before the sum.
 // Out of line so that no build (say -march=native with -ffp-contract=fast) fuses the two into
 // one multiply-add, which would round once.
@@ -777,8 +761,8 @@ void clear_scratch(const Model& m, const Model::GramInfo& g, double* scratch) {
 }
 
 // update_prob is built for AVX2 too, and the loader picks that version where the CPU has it (the
-// wheel still runs on any x86-64): its sums and products are elementwise, exact in any vector
-// width. 17.1 -> 16.4 us per English detect; an AVX-512 version (18.4) and AVX2 for all of
+// wheel still runs on any x86-64): its divisions, sums and products are elementwise, exact in any
+// vector width. 17.1 -> 16.4 us per English detect; an AVX-512 version (18.4) and AVX2 for all of
 // detect_block (24.0) were slower. Those ISAs have fused multiply-adds, and GCC contracts
 // a * b + c into one by default in C++: fp-contract=off keeps every operation rounded as Python
 // rounds it.
@@ -788,16 +772,55 @@ void clear_scratch(const Model& m, const Model::GramInfo& g, double* scratch) {
 #define HIRFAST_AVX2_CLONE
 #endif
 
-// prob[l] *= weight + row_k[l] for k = 0, 1, ... in turn: _update_lang_prob for the grams of
-// `rows`, in order, each product rounded. weight + 0.0 is weight exactly, so a scratch row's
-// zeros give the same factors as Python's `weight` for languages without the gram.
+// Four doubles; unaligned loads and stores go through memcpy.
+typedef double Double4 __attribute__((vector_size(32)));
+
+// One round of _detect_block between two normalizations, with the division of the normalization
+// before it folded in. On entry the probabilities are prob[l] / divisor (Detector._normalize_prob's
+// division, not yet done; divisor 1.0 at a trial's start, where x / 1.0 == x). For each language:
+// p = prob[l] / divisor, then p *= weight + row_k[l] for k = 0, 1, ... in turn (_update_lang_prob
+// for the grams of `rows`, each product rounded; weight + 0.0 is weight exactly, so a scratch
+// row's zeros give Python's `weight` for languages without the gram); prob[l] = p. Returns
+// sum(prob) as Python's sum() adds it (3.11: left to right in langlist order, from 0.0) and sets
+// *max_p to the largest p: the normalized maximum _normalize_prob returns is *max_p / sum, since
+// a correctly rounded division by a positive number keeps the order (and with a NaN, both never
+// exceed the threshold). Done this way the in-order sum, a chain of 55 dependent additions, runs
+// alongside the products and divisions instead of after them, and the normalized values are not
+// stored, reloaded and scanned for the maximum.
 template <int kRows>
-HIRFAST_AVX2_CLONE void update_prob(double* prob, size_t n, const double* const* rows, double weight) {
-  for (size_t l = 0; l < n; ++l) {
-    double p = prob[l];
+HIRFAST_AVX2_CLONE double update_prob(double* prob, size_t n, const double* const* rows, double weight,
+                                      double divisor, double* max_p) {
+  const Double4 weight4 = {weight, weight, weight, weight};
+  const Double4 divisor4 = {divisor, divisor, divisor, divisor};
+  Double4 max4 = {0.0, 0.0, 0.0, 0.0};
+  double sum = 0.0;
+  size_t l = 0;
+  for (; l + 4 <= n; l += 4) {
+    Double4 p;
+    __builtin_memcpy(&p, prob + l, sizeof p);
+    p /= divisor4;
+    for (int k = 0; k < kRows; ++k) {
+      Double4 row;
+      __builtin_memcpy(&row, rows[k] + l, sizeof row);
+      p *= weight4 + row;
+    }
+    __builtin_memcpy(prob + l, &p, sizeof p);
+    max4 = p > max4 ? p : max4;
+    sum += p[0];
+    sum += p[1];
+    sum += p[2];
+    sum += p[3];
+  }
+  double max_all = std::max(std::max(max4[0], max4[1]), std::max(max4[2], max4[3]));
+  for (; l < n; ++l) {
+    double p = prob[l] / divisor;
     for (int k = 0; k < kRows; ++k) p *= weight + rows[k][l];
     prob[l] = p;
+    max_all = std::max(max_all, p);
+    sum += p;
   }
+  *max_p = max_all;
+  return sum;
 }
 
 // Detector._detect_block after the n-grams are known: the averaged probabilities of 7 trials
@@ -821,6 +844,7 @@ void detect_block(const Model& m, const std::vector<uint32_t>& ngrams, std::vect
   const double* rows[kUpdatesPerNormalization];
   for (int trial = 0; trial < kTrials; ++trial) {
     for (double& p : prob) p = 1.0 / static_cast<double>(n_languages);
+    double divisor = 1.0;  // see update_prob
     const double alpha = kAlphaDefault + alpha_offset(&rng);
     const double weight = alpha / kBaseFreq;
     // Updates 0, then 1..5, 6..10, ...: `last` is the index of the last update applied.
@@ -830,15 +854,14 @@ void detect_block(const Model& m, const std::vector<uint32_t>& ngrams, std::vect
       for (int k = 0; k < count; ++k) grams[k] = ngrams[rng.randbelow(n_ngrams, n_ngrams_bit_length)] - 1;
       for (int k = 0; k < count; ++k) infos[k] = m.grams[grams[k]];
       for (int k = 0; k < count; ++k) rows[k] = probability_row(m, infos[k], &scratch[k * n_languages]);
-      if (count == 1) {
-        update_prob<1>(prob.data(), n_languages, rows, weight);
-      } else {
-        update_prob<kUpdatesPerNormalization>(prob.data(), n_languages, rows, weight);
-      }
+      double max_p;
+      divisor = count == 1 ? update_prob<1>(prob.data(), n_languages, rows, weight, divisor, &max_p)
+                           : update_prob<kUpdatesPerNormalization>(prob.data(), n_languages, rows, weight,
+                                                                   divisor, &max_p);
       for (int k = 0; k < count; ++k) clear_scratch(m, infos[k], &scratch[k * n_languages]);
-      if (normalize_prob(prob.data(), n_languages) > kConvThreshold || last >= kIterationLimit) break;
+      if (max_p / divisor > kConvThreshold || last >= kIterationLimit) break;
     }
-    for (size_t l = 0; l < n_languages; ++l) (*language_prob)[l] += prob[l] / kTrials;
+    for (size_t l = 0; l < n_languages; ++l) (*language_prob)[l] += prob[l] / divisor / kTrials;
     if (winner_is_settled(*language_prob, kTrials - 1 - trial)) break;
   }
 }
