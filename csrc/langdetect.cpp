@@ -109,38 +109,60 @@ MtState seeded_with_zero() {
 [[gnu::noinline]] double libm_cos(double x) { return std::cos(x); }
 [[gnu::noinline]] double libm_sin(double x) { return std::sin(x); }
 
+// MT19937's next tempered output, twisting the state when it is used up (CPython's genrand_uint32).
+uint32_t mt_next(MtState* s) {
+  static constexpr uint32_t kMag01[2] = {0x0u, 0x9908b0dfu};
+  constexpr uint32_t kUpper = 0x80000000u, kLower = 0x7fffffffu;
+  uint32_t* mt = s->mt;
+  if (s->index >= kMtN) {
+    int kk = 0;
+    for (; kk < kMtN - kMtM; ++kk) {
+      const uint32_t y = (mt[kk] & kUpper) | (mt[kk + 1] & kLower);
+      mt[kk] = mt[kk + kMtM] ^ (y >> 1) ^ kMag01[y & 1u];
+    }
+    for (; kk < kMtN - 1; ++kk) {
+      const uint32_t y = (mt[kk] & kUpper) | (mt[kk + 1] & kLower);
+      mt[kk] = mt[kk + (kMtM - kMtN)] ^ (y >> 1) ^ kMag01[y & 1u];
+    }
+    const uint32_t y = (mt[kMtN - 1] & kUpper) | (mt[0] & kLower);
+    mt[kMtN - 1] = mt[kMtM - 1] ^ (y >> 1) ^ kMag01[y & 1u];
+    s->index = 0;
+  }
+  uint32_t y = mt[s->index++];
+  y ^= (y >> 11);
+  y ^= (y << 7) & 0x9d2c5680u;
+  y ^= (y << 15) & 0xefc60000u;
+  y ^= (y >> 18);
+  return y;
+}
+
+// Every detection draws from the same stream (seed 0), so its first 2,496 outputs (10 KB) are
+// computed once rather than copying the seeded state (2.5 KB), twisting and tempering afresh in
+// every detection. Draws past the table go on from the state after it.
+struct SeededStream {
+  static constexpr int kOutputs = 4 * kMtN;
+  uint32_t outputs[kOutputs];
+  MtState after;  // the state once `outputs` are drawn
+
+  SeededStream() {
+    MtState s = seeded_with_zero();
+    for (uint32_t& out : outputs) out = mt_next(&s);
+    after = s;
+  }
+};
+
 class PyRandom {
  public:
-  // Random.seed(0): a fresh MT state and gauss_next = None. The seeded state is computed once.
-  PyRandom() {
-    static const MtState kSeeded = seeded_with_zero();
-    state_ = kSeeded;
-  }
+  // Random.seed(0): a fresh MT state and gauss_next = None.
+  PyRandom() : stream_(seeded_stream()), next_(stream_.outputs) {}
 
   uint32_t genrand_uint32() {
-    static constexpr uint32_t kMag01[2] = {0x0u, 0x9908b0dfu};
-    constexpr uint32_t kUpper = 0x80000000u, kLower = 0x7fffffffu;
-    uint32_t* mt = state_.mt;
-    if (state_.index >= kMtN) {
-      int kk = 0;
-      for (; kk < kMtN - kMtM; ++kk) {
-        const uint32_t y = (mt[kk] & kUpper) | (mt[kk + 1] & kLower);
-        mt[kk] = mt[kk + kMtM] ^ (y >> 1) ^ kMag01[y & 1u];
-      }
-      for (; kk < kMtN - 1; ++kk) {
-        const uint32_t y = (mt[kk] & kUpper) | (mt[kk + 1] & kLower);
-        mt[kk] = mt[kk + (kMtM - kMtN)] ^ (y >> 1) ^ kMag01[y & 1u];
-      }
-      const uint32_t y = (mt[kMtN - 1] & kUpper) | (mt[0] & kLower);
-      mt[kMtN - 1] = mt[kMtM - 1] ^ (y >> 1) ^ kMag01[y & 1u];
-      state_.index = 0;
+    if (next_ != stream_.outputs + SeededStream::kOutputs) return *next_++;
+    if (!state_copied_) {
+      state_ = stream_.after;
+      state_copied_ = true;
     }
-    uint32_t y = mt[state_.index++];
-    y ^= (y >> 11);
-    y ^= (y << 7) & 0x9d2c5680u;
-    y ^= (y << 15) & 0xefc60000u;
-    y ^= (y >> 18);
-    return y;
+    return mt_next(&state_);
   }
 
   // random(): 53 random bits, as (a * 2^26 + b) / 2^53.
@@ -179,7 +201,15 @@ class PyRandom {
   }
 
  private:
-  MtState state_;
+  static const SeededStream& seeded_stream() {
+    static const SeededStream kStream;
+    return kStream;
+  }
+
+  const SeededStream& stream_;
+  const uint32_t* next_;  // the next output of stream_, until its end
+  bool state_copied_ = false;
+  MtState state_;  // past the table: stream_.after, then drawn from
   bool has_gauss_next_ = false;
   double gauss_next_ = 0.0;
 };
