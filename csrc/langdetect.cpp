@@ -701,18 +701,33 @@ void clean_text(U32* text) {
 // characters; here `before_last` and `last` are the ids of the two before the new one (0 where
 // the window is shorter, which keeps such n-grams out, as does a character no profile has).
 // After a ' ' the window restarts as " ", so a second ' ' adds nothing.
-void extract_ngrams(const Model& m, U32View text, std::vector<uint32_t>* ngrams) {
-  ngrams->resize(3 * text.size());
-  uint32_t* out = ngrams->data();
-  uint32_t before_last = 0, last = m.space_id;
-  bool last_space = true, last_upper = false;
+struct ExtractState {
+  uint32_t before_last, last;
+  bool last_space, last_upper;
+  uint32_t* out;  // the next gram goes here
+};
+
+// The characters text[i, n) in turn from `st`; returns where it stopped: n, or with kSmallOnly
+// (the loop for text whose characters all have ids below 64, nearly every English text) the
+// first character with a larger id or outside the BMP. Without the hash-table path the compiler
+// keeps `out` and the tables in registers: with it, `out` lived on the stack, and its store and
+// reload were a chain through every character (14.7 -> 13.8 us per detect of the IFEval
+// responses detected as English).
+template <bool kSmallOnly>
+size_t extract_from(const Model& m, const char32_t* text, size_t i, size_t n, ExtractState* st) {
+  uint32_t before_last = st->before_last, last = st->last;
+  bool last_space = st->last_space, last_upper = st->last_upper;
+  uint32_t* out = st->out;
   // Locals: the compiler reloaded these from the model on every character.
   const CharInfo* const bmp = m.bmp.data();
   const uint32_t* const unigrams = m.unigrams.data();
   const uint16_t* const bigrams = m.small_grams[1].data();
   const uint16_t* const trigrams = m.small_grams[2].data();
-  for (char32_t c : text) {
+  for (; i < n; ++i) {
+    const char32_t c = text[i];
+    if (kSmallOnly && c >= 0x10000) break;
     const CharInfo info = c < 0x10000 ? bmp[c] : CharInfo{0, false, py_isupper_char(c)};
+    if (kSmallOnly && info.id >= kSmallIdLimit) break;
     if (last_space && info.is_space) continue;  // the window stays " "
     if (last_space) before_last = 0;
     // capitalword is set when this and the previous character are upper case and cleared when
@@ -727,7 +742,7 @@ void extract_ngrams(const Model& m, U32View text, std::vector<uint32_t>* ngrams)
     if (keep) {
       const uint32_t id = info.id;
       uint32_t g1, g2, g3;
-      if ((before_last | last | id) < kSmallIdLimit) {  // all three in the direct tables
+      if (kSmallOnly || (before_last | last | id) < kSmallIdLimit) {  // all three in the direct tables
         g1 = unigrams[id];
         g2 = bigrams[last << kSmallIdBits | id];
         g3 = trigrams[(before_last << kSmallIdBits | last) << kSmallIdBits | id];
@@ -746,7 +761,20 @@ void extract_ngrams(const Model& m, U32View text, std::vector<uint32_t>* ngrams)
     before_last = last;
     last = info.id;
   }
-  ngrams->resize(static_cast<size_t>(out - ngrams->data()));
+  *st = ExtractState{before_last, last, last_space, last_upper, out};
+  return i;
+}
+
+void extract_ngrams(const Model& m, U32View text, std::vector<uint32_t>* ngrams) {
+  ngrams->resize(3 * text.size());
+  ExtractState st{0, m.space_id, true, false, ngrams->data()};
+  // The small loop wherever the window holds small ids only, the general one for 64 characters
+  // from each large id (by then the window has usually forgotten it).
+  for (size_t i = 0; i < text.size();) {
+    if ((st.before_last | st.last) < kSmallIdLimit) i = extract_from<true>(m, text.data(), i, text.size(), &st);
+    if (i < text.size()) i = extract_from<false>(m, text.data(), i, std::min(text.size(), i + 64), &st);
+  }
+  ngrams->resize(static_cast<size_t>(st.out - ngrams->data()));
 }
 
 // alpha = ALPHA_DEFAULT + gauss(0, 1) * ALPHA_WIDTH: Python rounds the product before the sum.
@@ -755,7 +783,7 @@ void extract_ngrams(const Model& m, U32View text, std::vector<uint32_t>* ngrams)
 [[gnu::noinline]] double alpha_offset(PyRandom* rng) { return rng->gauss() * kAlphaWidth; }
 
 // Each trial ends on a normalized probability vector (the loop only breaks right after
-// normalize_prob), so it adds at most 1/7 to any language's average. Once the leader is ahead of
+// a normalization), so it adds at most 1/7 to any language's average. Once the leader is ahead of
 // every other language by more than what the remaining trials can add, no later trial can change
 // detect()'s answer, and the remaining trials (3 of 7 on a clear English text) are skipped. The
 // answer is the same; only the discarded averages differ. The 1e-9 margin covers rounding.
