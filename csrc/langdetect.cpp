@@ -21,6 +21,10 @@
 
 #include "assets.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace hirfast {
 namespace {
 
@@ -660,6 +664,30 @@ void append_text(const Model& m, U32View input, Workspace* ws) {
   char32_t previous = 0;
   const size_t n = text.size();
   for (size_t i = 0, composed = 0; i < n && composed < kMaxTextLength; ++i, ++composed) {
+#if defined(__SSE2__)
+    // Four characters at once where none of them composes with the next (no combining mark in
+    // text[i + 1, i + 5)) and none is a second ' ': they are kept as they are. English text is
+    // almost all such blocks (13.7 -> 12.9 us per detect of the IFEval responses detected as English).
+    if (i + 4 < n && composed + 4 <= kMaxTextLength) {
+      const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text.data() + i));
+      const __m128i next = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text.data() + i + 1));
+      // The characters before each: `previous`, then the block's first three.
+      const __m128i before = _mm_or_si128(_mm_slli_si128(block, 4), _mm_cvtsi32_si128(static_cast<int>(previous)));
+      const __m128i space = _mm_set1_epi32(' ');
+      const __m128i double_space = _mm_and_si128(_mm_cmpeq_epi32(block, space), _mm_cmpeq_epi32(before, space));
+      // c - 0x300 < 0x70 unsigned, as signed compares of values offset by 2^31.
+      const __m128i offset = _mm_sub_epi32(next, _mm_set1_epi32(static_cast<int>(0x0300u + 0x80000000u)));
+      const __m128i mark = _mm_cmplt_epi32(offset, _mm_set1_epi32(static_cast<int>(0x80000070u)));
+      if (_mm_movemask_epi8(_mm_or_si128(double_space, mark)) == 0) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(kept), block);
+        kept += 4;
+        previous = text[i + 3];
+        i += 3;
+        composed += 3;
+        continue;
+      }
+    }
+#endif
     char32_t c = text[i];
     if (i + 1 < n && text[i + 1] >= 0x0300 && text[i + 1] <= 0x036F) {
       const size_t base = m.vi_base.find(c);
