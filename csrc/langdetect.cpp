@@ -639,6 +639,8 @@ bool replace_mails(U32View text, U32* out) {
 
 struct Workspace {
   U32 urls_replaced, mails_replaced, text;
+  // Of `text`: the characters 'A'..'z' and those from U+0300 up, for Detector.cleaning_text.
+  size_t latin = 0, non_latin = 0;
   std::vector<uint32_t> ngrams;  // gram index + 1, in text order (random.choice indexes this)
 };
 
@@ -663,6 +665,12 @@ void append_text(const Model& m, U32View input, Workspace* ws) {
   char32_t* kept = out.data();
   char32_t previous = 0;
   const size_t n = text.size();
+  // The counts for clean_text are taken here too (a dropped ' ' counts as neither), branch-free:
+  // branches mispredicted on spaces and punctuation.
+  size_t latin = 0, non_latin = 0;
+#if defined(__SSE2__)
+  __m128i minus_latin4 = _mm_setzero_si128(), minus_non_latin4 = _mm_setzero_si128();  // -1 per character
+#endif
   for (size_t i = 0, composed = 0; i < n && composed < kMaxTextLength; ++i, ++composed) {
 #if defined(__SSE2__)
     // Four characters at once where none of them composes with the next (no combining mark in
@@ -680,6 +688,12 @@ void append_text(const Model& m, U32View input, Workspace* ws) {
       const __m128i mark = _mm_cmplt_epi32(offset, _mm_set1_epi32(static_cast<int>(0x80000070u)));
       if (_mm_movemask_epi8(_mm_or_si128(double_space, mark)) == 0) {
         _mm_storeu_si128(reinterpret_cast<__m128i*>(kept), block);
+        // c - 'A' <= 'z' - 'A' unsigned, offset by 2^31 for a signed compare; code points are
+        // below 2^31, so c > 0x2FF compares as is.
+        const __m128i from_a = _mm_sub_epi32(block, _mm_set1_epi32(static_cast<int>(U'A' + 0x80000000u)));
+        minus_latin4 = _mm_add_epi32(
+            minus_latin4, _mm_cmplt_epi32(from_a, _mm_set1_epi32(static_cast<int>(U'z' - U'A' + 1 + 0x80000000u))));
+        minus_non_latin4 = _mm_add_epi32(minus_non_latin4, _mm_cmpgt_epi32(block, _mm_set1_epi32(0x02FF)));
         kept += 4;
         previous = text[i + 3];
         i += 3;
@@ -702,22 +716,29 @@ void append_text(const Model& m, U32View input, Workspace* ws) {
     *kept = c;
     kept += c != U' ' || previous != U' ';
     previous = c;
+    latin += static_cast<uint32_t>(c - U'A') <= U'z' - U'A';
+    non_latin += c >= 0x0300;
   }
   out.resize(static_cast<size_t>(kept - out.data()));
+#if defined(__SSE2__)
+  alignas(16) int32_t lanes[2][4];
+  _mm_store_si128(reinterpret_cast<__m128i*>(lanes[0]), minus_latin4);
+  _mm_store_si128(reinterpret_cast<__m128i*>(lanes[1]), minus_non_latin4);
+  for (int k = 0; k < 4; ++k) {
+    latin -= static_cast<size_t>(static_cast<int64_t>(lanes[0][k]));
+    non_latin -= static_cast<size_t>(static_cast<int64_t>(lanes[1][k]));
+  }
+#endif
+  ws->latin = latin;
+  ws->non_latin = non_latin;
   release_if_large(&ws->urls_replaced);
   release_if_large(&ws->mails_replaced);
 }
 
 // Detector.cleaning_text. Its test `unicode_block(ch) != 'Latin Extended Additional'` compares
 // an int with a str and is always true, so every character from U+0300 up counts as non-Latin.
-void clean_text(U32* text) {
-  size_t latin = 0, non_latin = 0;
-  // Branch-free counts ('A'..'z' lies below U+0300): branches mispredicted on spaces and
-  // punctuation; 29 instead of 32 us per detect on 2 KB English texts.
-  for (char32_t c : *text) {
-    latin += static_cast<uint32_t>(c - U'A') <= U'z' - U'A';
-    non_latin += c >= 0x0300;
-  }
+// `latin` and `non_latin` count the characters 'A'..'z' and those from U+0300 up (append_text).
+void clean_text(U32* text, size_t latin, size_t non_latin) {
   if (latin * 2 >= non_latin) return;
   size_t kept = 0;
   for (char32_t c : *text)
@@ -967,7 +988,7 @@ bool detect_language(U32View text, std::string* lang) {
   const Model& m = model();
   Workspace& ws = workspace();
   append_text(m, text, &ws);
-  clean_text(&ws.text);
+  clean_text(&ws.text, ws.latin, ws.non_latin);
   extract_ngrams(m, ws.text, &ws.ngrams);
   if (ws.ngrams.empty()) return false;  // LangDetectException: "No features in text."
   std::vector<double> language_prob;
