@@ -222,7 +222,10 @@ class CapitalWordFrequency : public Checker {
     // 2 KB response), and bounds on the count settle most verdicts without it: 48 of the 50
     // pairs of the IFEval response files (41 with the number of upper-case characters as the
     // upper bound).
-    const auto [at_least, at_most] = nltk_upper_token_bounds(value);
+    // Once the lower bound reaches the threshold, the verdict is known (both relations compare
+    // with it), so the pass may stop there.
+    const size_t enough = static_cast<size_t>(std::max<int64_t>(frequency_, 0));
+    const auto [at_least, at_most] = nltk_upper_token_bounds(value, enough);
     if (static_cast<int64_t>(at_least) >= frequency_ || static_cast<int64_t>(at_most) < frequency_)
       return compare(at_least, relation_, frequency_);
     size_t n = 0;

@@ -7,6 +7,7 @@
 // contractions with CPython's `re` (unicode.h classes); the scanners here follow each one.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -24,7 +25,8 @@ std::vector<std::u32string> treebank_tokenize(std::u32string_view text);
 // call only: for callers that inspect tokens without keeping them (no allocation per token).
 void for_each_nltk_word_token(std::u32string_view text, const std::function<void(std::u32string_view)>& fn);
 // Bounds (at least, at most) on how many tokens of nltk_word_tokenize(text) satisfy
-// str.isupper(), found in one pass without tokenizing (see the reasons in treebank.cpp).
-std::pair<size_t, size_t> nltk_upper_token_bounds(std::u32string_view text);
+// str.isupper(), found in one pass without tokenizing (see the reasons in treebank.cpp). The
+// pass may stop once the lower bound reaches `enough`; the upper bound is then text.size().
+std::pair<size_t, size_t> nltk_upper_token_bounds(std::u32string_view text, size_t enough = SIZE_MAX);
 
 }  // namespace hirfast
