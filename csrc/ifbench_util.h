@@ -33,14 +33,6 @@ U32 remove_ascii_punct(U32View s);
 // of the checks that lower a whole response).
 U32 lower_text(U32View s);
 
-// py_isspace(c), with one test for the printable ASCII characters (most of a text): the word
-// loops run it on every character of whole responses.
-inline bool is_word_separator(char32_t c) {
-  constexpr uint64_t kAsciiSpaces = 0x3E00 | uint64_t{0x1F} << 28;  // 9-13, 28-32
-  if (c <= 32) return (kAsciiSpaces >> c) & 1;
-  return c >= 128 && py_isspace(c);
-}
-
 // The words of s.split(), one at a time, without building the list: `f(word)` returning false
 // stops the walk, and for_each_word then returns false.
 template <class F>
@@ -48,10 +40,10 @@ bool for_each_word(U32View s, F f) {
   size_t i = 0;
   const size_t n = s.size();
   while (true) {
-    while (i < n && is_word_separator(s[i])) ++i;
+    while (i < n && py_isspace(s[i])) ++i;
     if (i == n) return true;
     size_t j = i;
-    while (j < n && !is_word_separator(s[j])) ++j;
+    while (j < n && !py_isspace(s[j])) ++j;
     if (!f(s.substr(i, j - i))) return false;
     i = j;
   }

@@ -42,9 +42,12 @@ enum : uint16_t {
 uint16_t uflags(char32_t c);
 
 inline bool py_isspace(char32_t c) {
-  // Fast path for ASCII: \t \n \v \f \r, 0x1c-0x1f and space.
-  if (c < 128) return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f);
-  return uflags(c) & uflag::kSpace;
+  // ASCII: \t \n \v \f \r (9-13), 0x1c-0x1f and space (28-32), as one bit test for everything
+  // up to the space and one comparison for the rest of printable ASCII: the word loops run this
+  // on every character of whole responses.
+  constexpr uint64_t kAsciiSpaces = 0x3E00 | uint64_t{0x1F} << 28;
+  if (c <= 32) return (kAsciiSpaces >> c) & 1;
+  return c >= 128 && (uflags(c) & uflag::kSpace);
 }
 inline bool py_isalnum(char32_t c) {
   if (c < 128) return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z');

@@ -50,6 +50,13 @@ def test_find_any_at_every_offset():
         assert _C._find_any(text, 0, chars) == min((text.index(c) for c in chars if c in text), default=None)
 
 
+def test_split_on_whitespace_of_every_code_point():
+    # Every code point between two letters: str.split() cuts exactly at those that are
+    # whitespace, so this compares py_isspace with str.isspace everywhere.
+    text = "x".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    assert _C._py_split_ws(text) == text.split()
+
+
 def test_isupper_islower_against_python():
     singles = [chr(c) for c in range(0, 0x3000)] + ["ǅ", "ᾈ", "\u2160", "\U0001d400"]
     for ch in singles:
