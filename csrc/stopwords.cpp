@@ -13,11 +13,10 @@ namespace {
 
 struct StopwordList {
   U32 text;
-  // Open addressing over views into `text` (empty: a free slot): the lookup runs for every token
+  // Views into `text`, in ifbench_util.h's open-addressing table: the lookup runs for every token
   // of ratio:stop_words, where std::unordered_set's hash and prime-modulo buckets were half of
   // the check.
-  std::vector<U32View> slots;
-  size_t mask = 0;
+  WordCounter words;
   size_t max_length = 0;
   // The stopwords of 1 to kMaxPackedLetters a-z letters by their packed key (0: a free slot),
   // tested without building the lower-cased token (a third of ratio:stop_words).
@@ -26,23 +25,19 @@ struct StopwordList {
   StopwordList() : text(read_asset_text("nltk/corpora/stopwords/english")) {
     // WordListCorpusReader.words: str.splitlines(), blank lines (rstrip() empty) dropped, the
     // remaining lines kept as they are (so no word is empty).
-    std::vector<U32View> words;
+    std::vector<U32View> lines;
     for (U32View line : py_splitlines(text))
-      if (!py_rstrip(line).empty()) words.push_back(line);
-    if (words.empty()) throw AssetError("hirfast: empty English stopword list");
-    size_t capacity = 16;
-    while (capacity < 4 * words.size()) capacity *= 2;
-    slots.assign(capacity, U32View());
-    mask = capacity - 1;
-    for (U32View w : words) {
+      if (!py_rstrip(line).empty()) lines.push_back(line);
+    if (lines.empty()) throw AssetError("hirfast: empty English stopword list");
+    for (U32View w : lines) {
+      words.add(w);
       max_length = std::max(max_length, w.size());
-      size_t i = hash_code_points(w) & mask;
-      while (!slots[i].empty() && slots[i] != w) i = (i + 1) & mask;
-      slots[i] = w;
     }
+    size_t capacity = 16;
+    while (capacity < 4 * lines.size()) capacity *= 2;
     packed_slots.assign(capacity, 0);
     packed_mask = capacity - 1;
-    for (U32View w : words) {
+    for (U32View w : lines) {
       uint64_t key;
       // Only words already lower-case: a token matches a stopword after lower().
       if (std::any_of(w.begin(), w.end(), [](char32_t c) { return c - 'A' < 26; }) || !pack_ascii_letters(w, &key))
@@ -58,12 +53,7 @@ struct StopwordList {
       if (packed_slots[i] == key) return true;
     return false;
   }
-  bool contains(U32View w) const {
-    if (w.empty() || w.size() > max_length) return false;
-    for (size_t i = hash_code_points(w) & mask; !slots[i].empty(); i = (i + 1) & mask)
-      if (slots[i] == w) return true;
-    return false;
-  }
+  bool contains(U32View w) const { return !w.empty() && w.size() <= max_length && words.count(w) > 0; }
 };
 
 const StopwordList& stopword_list() {
