@@ -576,6 +576,14 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "hirfast's C++ constraint engine (see hirfast.verify for the public API)";
   m.def("set_assets_dir", &set_assets_dir, py::arg("path"));
   m.def("unicode_version", &unicode_version);
+#if defined(HIRFAST_AVX2_SCAN)
+  // Test hook: turn the AVX2 loops off (or back on where the CPU has them); returns the old state.
+  m.def("_set_avx2", [](bool on) {
+    const bool old = cpu_has_avx2;
+    cpu_has_avx2 = on && cpu_supports_avx2();
+    return old;
+  });
+#endif
   m.def("instruction_ids", [] { return Registry::get().ids(); });
   m.def("check_batch", &check_batch_py, py::arg("responses"), py::arg("instruction_ids"),
         py::arg("kwargs"), py::arg("prompts"), py::arg("mode"), py::arg("num_threads"));

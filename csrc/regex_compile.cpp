@@ -14,6 +14,9 @@
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #endif
 
 #include "regex_internal.h"
@@ -720,17 +723,59 @@ void LiteralSearcher::init(const std::u32string& literal, FoldMode m) {
   if (keys.size() >= 2) orbit(1, &second);
 }
 
+namespace {
+// find_first_two one position at a time, from i: f and s hold the four candidates of each.
+inline size_t first_two_scalar(const char32_t* data, size_t n, size_t i, const char32_t* f, const char32_t* s) {
+  for (; i + 1 < n; ++i) {
+    const char32_t x = data[i], y = data[i + 1];
+    if ((x == f[0] || x == f[1] || x == f[2] || x == f[3]) && (y == s[0] || y == s[1] || y == s[2] || y == s[3]))
+      return i;
+  }
+  return U32View::npos;
+}
+
+#if defined(HIRFAST_AVX2_SCAN)
+// find_first_two eight positions a compare, on CPUs with AVX2 (the module is built for any
+// x86-64; cpu_has_avx2 picks this at run time): a batch of the IFEval files spent 4% of its time
+// in the SSE2 loop (four a compare), and its keyword checks take 0.32 ms instead of 0.39 this
+// way. (A wider find_any was slower, 0.26 -> 0.29 ms for its scanners: they stop at frequent
+// characters, and the call per stop cost more than the wider compares saved.)
+// No lambdas: they would not inherit the target attribute.
+__attribute__((target("avx2"))) size_t first_two_avx2(const char32_t* data, size_t n, size_t i, const char32_t* f,
+                                                      const char32_t* s) {
+  const __m256i vf0 = _mm256_set1_epi32(static_cast<int>(f[0])), vf1 = _mm256_set1_epi32(static_cast<int>(f[1]));
+  const __m256i vf2 = _mm256_set1_epi32(static_cast<int>(f[2])), vf3 = _mm256_set1_epi32(static_cast<int>(f[3]));
+  const __m256i vs0 = _mm256_set1_epi32(static_cast<int>(s[0])), vs1 = _mm256_set1_epi32(static_cast<int>(s[1]));
+  const __m256i vs2 = _mm256_set1_epi32(static_cast<int>(s[2])), vs3 = _mm256_set1_epi32(static_cast<int>(s[3]));
+  for (; i + 9 <= n; i += 8) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(data + i));
+    const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(data + i + 1));
+    const __m256i fx = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi32(x, vf0), _mm256_cmpeq_epi32(x, vf1)),
+                                       _mm256_or_si256(_mm256_cmpeq_epi32(x, vf2), _mm256_cmpeq_epi32(x, vf3)));
+    const __m256i sy = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi32(y, vs0), _mm256_cmpeq_epi32(y, vs1)),
+                                       _mm256_or_si256(_mm256_cmpeq_epi32(y, vs2), _mm256_cmpeq_epi32(y, vs3)));
+    const int hits = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_and_si256(fx, sy)));
+    if (hits) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(hits)));
+  }
+  return first_two_scalar(data, n, i, f, s);
+}
+#endif
+}  // namespace
+
 size_t LiteralSearcher::find_first_two(U32View t, size_t from) const {
   const size_t n = t.size();
   const char32_t* data = t.data();
   const auto at = [](const std::vector<char32_t>& v, size_t k) { return v[std::min(k, v.size() - 1)]; };
-  const char32_t f0 = at(first, 0), f1 = at(first, 1), f2 = at(first, 2), f3 = at(first, 3);
-  const char32_t s0 = at(second, 0), s1 = at(second, 1), s2 = at(second, 2), s3 = at(second, 3);
+  const char32_t f[4] = {at(first, 0), at(first, 1), at(first, 2), at(first, 3)};
+  const char32_t s[4] = {at(second, 0), at(second, 1), at(second, 2), at(second, 3)};
   size_t i = from;
+#if defined(HIRFAST_AVX2_SCAN)
+  if (cpu_has_avx2) return first_two_avx2(data, n, i, f, s);
+#endif
 #if defined(__SSE2__)
   const auto splat = [](char32_t c) { return _mm_set1_epi32(static_cast<int>(c)); };
-  const __m128i vf0 = splat(f0), vf1 = splat(f1), vf2 = splat(f2), vf3 = splat(f3);
-  const __m128i vs0 = splat(s0), vs1 = splat(s1), vs2 = splat(s2), vs3 = splat(s3);
+  const __m128i vf0 = splat(f[0]), vf1 = splat(f[1]), vf2 = splat(f[2]), vf3 = splat(f[3]);
+  const __m128i vs0 = splat(s[0]), vs1 = splat(s[1]), vs2 = splat(s[2]), vs3 = splat(s[3]);
   const auto any_of = [](__m128i x, __m128i a, __m128i b, __m128i c, __m128i d) {
     return _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi32(x, a), _mm_cmpeq_epi32(x, b)),
                         _mm_or_si128(_mm_cmpeq_epi32(x, c), _mm_cmpeq_epi32(x, d)));
@@ -746,11 +791,7 @@ size_t LiteralSearcher::find_first_two(U32View t, size_t from) const {
     if (lo | hi) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(lo | hi << 4)));
   }
 #endif
-  for (; i + 1 < n; ++i) {
-    const char32_t x = data[i], y = data[i + 1];
-    if ((x == f0 || x == f1 || x == f2 || x == f3) && (y == s0 || y == s1 || y == s2 || y == s3)) return i;
-  }
-  return U32View::npos;
+  return first_two_scalar(data, n, i, f, s);
 }
 
 bool LiteralSearcher::matches_at(U32View t, size_t at) const {

@@ -394,4 +394,13 @@ U32 from_utf8_literal(std::string_view s) {
 
 const char* unicode_version() { return kUnicodeVersion; }
 
+#if defined(HIRFAST_AVX2_SCAN)
+bool cpu_supports_avx2() {
+  __builtin_cpu_init();  // cpu_has_avx2's initializer may run before libgcc's own
+  return __builtin_cpu_supports("avx2");
+}
+
+bool cpu_has_avx2 = cpu_supports_avx2();
+#endif
+
 }  // namespace hirfast

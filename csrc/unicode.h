@@ -121,6 +121,15 @@ size_t py_count(U32View s, U32View sub);  // str.count(sub), non-overlapping; su
 bool py_contains(U32View s, U32View sub);  // sub in s
 U32 py_join(const std::vector<U32View>& parts, U32View sep);
 
+#if defined(__GNUC__) && defined(__x86_64__)
+#define HIRFAST_AVX2_SCAN 1
+// Whether the CPU has AVX2: the module is built for any x86-64, and the few loops built for AVX2
+// too are chosen at run time by this. Tests turn it off (bindings: _set_avx2) to check the plain
+// loops on the same CPU, while no check runs.
+extern bool cpu_has_avx2;
+bool cpu_supports_avx2();
+#endif
+
 // Index of the first code point at or after `from` that is a, b, c or d (repeat one to look for
 // fewer), or npos. Compares four code points at a time (SSE2, part of every x86-64): scanners
 // looking for rare characters spent 2-6 instructions a character one at a time. Inline: some

@@ -395,6 +395,26 @@ def test_overlapping_literal_keys_found_in_linear_scan():
             assert ours_tuple(_C._re_search(pattern, flags, text)) == py_match_tuple(re.search(pattern, text, flags))
 
 
+@pytest.mark.parametrize("avx2", [True, False])
+def test_literal_scan_finds_every_position_with_and_without_avx2(avx2):
+    # A literal's first two code points are scanned for eight (AVX2) or four (SSE2) positions a
+    # compare, then one at a time near the end: an occurrence at each offset of texts of every
+    # length up to 40, alone or after a decoy of its first letter, is found where `re` finds it,
+    # with the AVX2 loop and, on the same CPU, without it.
+    had = _C._set_avx2(avx2)
+    try:
+        for pattern, flags in (("ab", 0), ("abc", 0), ("sk", re.I), ("\u212ax", re.I), ("kk", re.I)):
+            for n in range(1, 41):
+                for at in range(n):
+                    for filler in (".", "a", "s", "k"):
+                        occurrence = pattern.upper() if flags == re.I and at % 2 else pattern
+                        text = filler * at + occurrence + filler * (n - at)
+                        expected = py_match_tuple(re.search(pattern, text, flags))
+                        assert ours_tuple(_C._re_search(pattern, flags, text)) == expected, (pattern, text)
+    finally:
+        _C._set_avx2(had)
+
+
 def test_concurrent_use_of_one_pattern():
     pattern = r"(?i)\bsection\s*(\d+)"
     texts = [RESPONSE * k for k in range(1, 9)]
