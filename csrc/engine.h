@@ -263,9 +263,15 @@ class BatchRun {
   std::condition_variable cv_;
   // Set under mu_ (for cv_); atomic so that a spinning thread can read them without it.
   std::atomic<bool> done_publishing_{false}, stop_{false};
-  std::vector<std::thread> pool_;
+  std::vector<std::thread> pool_;  // threads started for this batch (WorkerPool::enabled off)
+  size_t workers_ = 0;             // threads working on this batch besides the caller
   std::atomic<size_t> workers_done_{0};  // threads of pool_ that have left work()
 };
+
+// Whether batches on several threads take their workers from the pool kept between batches (on
+// by default) or start threads of their own. Tests switch it while no batch runs.
+bool worker_pool_enabled();
+void set_worker_pool_enabled(bool on);
 
 // The whole batch at once (a BatchRun finished right away).
 bool check_batch(const std::vector<BatchRow>& rows, const std::vector<BatchConstraint>& constraints, CheckMode mode,

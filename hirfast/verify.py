@@ -69,7 +69,10 @@ def check(
         prompts: per row, the prompt; needed by checks that look at it (``combination:
             repeat_prompt`` takes ``prompt_to_repeat`` from kwargs; IFBench ``repeat:*`` use it).
         loose: the loose variant instead of strict (see the module docstring).
-        num_threads: rows are spread over this many threads; the GIL is released while checking.
+        num_threads: rows are spread over this many threads (the caller's and ``num_threads - 1``
+            workers); the GIL is released while checking. Workers are kept between calls (up to
+            8 wait idle, holding no locks), so a process that has checked on several threads has
+            those threads; a forked child starts its own.
 
     Returns:
         ``result[r][j]`` is whether constraint ``j`` of row ``r`` holds.

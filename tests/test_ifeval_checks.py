@@ -552,3 +552,50 @@ def test_a_missing_data_file_is_an_error_not_a_failed_check(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.startswith("RuntimeError") and "langdetect" in out, out
+
+
+# ----------------------------------------------------------------------------------------------
+# Threads: batches on several threads take their workers from a pool kept between batches
+
+def _thread_batch(rows=120):
+    rng = random.Random(7)
+    words = ["alpha", "Beta", "GAMMA", "delta,", "epsilon.", "zeta!", "\u00e9t\u00e9", "eta"]
+    responses = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 60))) for _ in range(rows)]
+    ids = [["punctuation:no_comma", "keywords:existence", "length_constraints:number_words"]] * rows
+    kwargs = [[{}, {"keywords": ["alpha"]}, {"num_words": 20, "relation": "at least"}]] * rows
+    expected = [[reference.verdict(i, k, r) for i, k in zip(row_ids, row_kwargs)]
+                for r, row_ids, row_kwargs in zip(responses, ids, kwargs)]
+    return responses, ids, kwargs, expected
+
+
+def test_pooled_and_per_batch_workers_give_the_reference_verdicts():
+    responses, ids, kwargs, expected = _thread_batch()
+    had = _C._set_worker_pool(False)
+    try:
+        for pooled in (False, True, False, True):
+            _C._set_worker_pool(pooled)
+            for threads in (2, 3, 12):  # 12: more workers than the pool keeps idle
+                assert verify.check(responses, ids, kwargs, num_threads=threads) == expected
+    finally:
+        _C._set_worker_pool(had)
+
+
+def test_concurrent_callers_each_get_their_own_workers():
+    import concurrent.futures
+
+    responses, ids, kwargs, expected = _thread_batch()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(verify.check, responses, ids, kwargs, num_threads=1 + k % 3) for k in range(24)]
+        assert all(f.result(timeout=120) == expected for f in futures)
+
+
+def test_a_forked_child_checks_on_several_threads():
+    # The child has none of the parent's pooled threads: it must start its own, not wait on them.
+    import multiprocessing
+
+    responses, ids, kwargs, expected = _thread_batch(40)
+    assert verify.check(responses, ids, kwargs, num_threads=2) == expected  # the pool has a worker
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as child:
+        result = child.apply_async(verify.check, (responses, ids, kwargs), {"num_threads": 2})
+        assert result.get(timeout=120) == expected
