@@ -136,7 +136,7 @@ bool utf8_of(PyObject* s, std::string_view* out) {
   return true;
 }
 
-Value to_value(PyObject* o, int depth = 0) {
+Value to_value(PyObject* o, KwargsArena* arena, int depth = 0) {
   Value v;
   if (o == Py_None) {
     v.type = Value::Type::kNull;
@@ -158,39 +158,44 @@ Value to_value(PyObject* o, int depth = 0) {
     v.f = PyFloat_AS_DOUBLE(o);
   } else if (PyUnicode_Check(o)) {
     v.type = Value::Type::kStr;
-    v.s = text_ref(o).widen();
+    v.s = text_ref(o).widen(arena);
   } else if (is_list_or_tuple(o) && depth < 4) {
     v.type = Value::Type::kList;
     const Items items = items_of(o);
-    v.list.reserve(items.size);
-    for (size_t k = 0; k < items.size; ++k) v.list.push_back(to_value(items.items[k], depth + 1));
+    Value* list = arena->items<Value>(items.size);
+    for (size_t k = 0; k < items.size; ++k) list[k] = to_value(items.items[k], arena, depth + 1);
+    v.list = {list, items.size};
   } else {
     v.type = Value::Type::kOther;
-    v.type_name = Py_TYPE(o)->tp_name;  // only messages about other types name it
+    v.type_name = arena->copy(Py_TYPE(o)->tp_name);  // only messages about other types name it
   }
   return v;
 }
 
 // One kwarg, unless its value is None: a null value is no kwarg at all to the engine (ArgReader
 // drops them), and IFBench rows carry about 40.
-void add_kwarg(Kwargs* out, PyObject* key, PyObject* value, size_t row, size_t j) {
+// Appends it to out[0, *n), whose room the caller made.
+void add_kwarg(Kwarg* out, size_t* n, PyObject* key, PyObject* value, size_t row, size_t j, KwargsArena* arena) {
   std::string_view name;
   if (!PyUnicode_Check(key)) row_error(row, "kwargs[" + std::to_string(j) + "] has a key that is not a str");
   if (!utf8_of(key, &name)) row_error(row, "kwargs[" + std::to_string(j) + "] has a key with a lone surrogate");
   if (value == Py_None) return;
-  out->emplace_back(std::string(name), to_value(value));
+  out[(*n)++] = Kwarg(arena->copy(name), to_value(value, arena));
 }
 
-Kwargs to_kwargs(PyObject* o, size_t row, size_t j) {
-  Kwargs out;
-  if (o == Py_None) return out;
+Kwargs to_kwargs(PyObject* o, size_t row, size_t j, KwargsArena* arena) {
+  if (o == Py_None) return Kwargs();
   if (!PyDict_Check(o))
     row_error(row, "kwargs[" + std::to_string(j) + "] must be a dict, got " + Py_TYPE(o)->tp_name);
-  out.reserve(static_cast<size_t>(PyDict_GET_SIZE(o)));
+  size_t room = 0;  // IFBench rows carry ~40 keys, most of them None
   Py_ssize_t pos = 0;
   PyObject *key, *value;
-  while (PyDict_Next(o, &pos, &key, &value)) add_kwarg(&out, key, value, row, j);
-  return out;
+  while (PyDict_Next(o, &pos, &key, &value)) room += value != Py_None;
+  Kwarg* out = arena->items<Kwarg>(room);
+  size_t n = 0;
+  pos = 0;
+  while (PyDict_Next(o, &pos, &key, &value)) add_kwarg(out, &n, key, value, row, j, arena);
+  return {out, n};
 }
 
 // A dict's items whose value is not None, in the dict's order (see DictDigest).
@@ -199,11 +204,11 @@ using Item = std::pair<PyObject*, PyObject*>;
 // The same Kwargs as to_kwargs(dict) from those items, given that every key of the dict is an
 // exact str and none of the None-valued ones holds a lone surrogate (what digest_dict checks):
 // the dict is not walked again.
-Kwargs to_kwargs(const Item* items, size_t n, size_t row, size_t j) {
-  Kwargs out;
-  out.reserve(n);
-  for (size_t k = 0; k < n; ++k) add_kwarg(&out, items[k].first, items[k].second, row, j);
-  return out;
+Kwargs to_kwargs(const Item* items, size_t n, size_t row, size_t j, KwargsArena* arena) {
+  Kwarg* out = arena->items<Kwarg>(n);
+  size_t m = 0;
+  for (size_t k = 0; k < n; ++k) add_kwarg(out, &m, items[k].first, items[k].second, row, j, arena);
+  return {out, m};
 }
 
 // Content of a kwargs value, for sharing the checker of constraints whose kwargs are equal but
@@ -471,6 +476,7 @@ py::tuple check_batch_py(py::handle responses, py::handle instruction_ids, py::h
   for (size_t r = 0; r < n; ++r)
     if (is_list_or_tuple(ids.items[r])) n_constraints += static_cast<size_t>(PySequence_Fast_GET_SIZE(ids.items[r]));
   std::vector<BatchRow> rows(n);
+  KwargsArena kwargs_arena;  // the constraints' kwargs strings: outlives them and the run
   std::vector<BatchConstraint> constraints;
   constraints.reserve(n_constraints);
   // Only the conversion uses it: freed before checking, where the other threads already check
@@ -537,7 +543,8 @@ py::tuple check_batch_py(py::handle responses, py::handle instruction_ids, py::h
       BatchConstraint& c = constraints.emplace_back();
       c.id = id_utf8;
       keep.push_back(py::reinterpret_borrow<py::object>(id));
-      c.kwargs = digested ? to_kwargs(digested, n_digested, r, j) : to_kwargs(kw_items.items[j], r, j);
+      c.kwargs = digested ? to_kwargs(digested, n_digested, r, j, &kwargs_arena)
+                          : to_kwargs(kw_items.items[j], r, j, &kwargs_arena);
       c.prompt = prompt;
       c.has_prompt = prompt_key != nullptr;
     }

@@ -36,7 +36,7 @@ U32 to_text(const std::string& bytes) {
   return out;
 }
 
-Value random_value(FuzzedDataProvider& fdp, int depth) {
+Value random_value(FuzzedDataProvider& fdp, KwargsArena* arena, int depth) {
   Value v;
   switch (fdp.ConsumeIntegralInRange<int>(0, 6)) {
     case 0:
@@ -57,13 +57,15 @@ Value random_value(FuzzedDataProvider& fdp, int depth) {
     case 4:
     case 5:
       v.type = Value::Type::kStr;
-      v.s = to_text(fdp.ConsumeRandomLengthString(24));
+      v.s = arena->copy(to_text(fdp.ConsumeRandomLengthString(24)));
       break;
     default:
       v.type = Value::Type::kList;
       if (depth < 2) {
         int n = fdp.ConsumeIntegralInRange<int>(0, 3);
-        for (int k = 0; k < n; ++k) v.list.push_back(random_value(fdp, depth + 1));
+        Value* list = arena->items<Value>(static_cast<size_t>(n));
+        for (int k = 0; k < n; ++k) list[k] = random_value(fdp, arena, depth + 1);
+        v.list = {list, static_cast<size_t>(n)};
       }
   }
   v.type_name = "fuzz";
@@ -76,12 +78,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::vector<std::string> ids = Registry::get().ids();
   FuzzedDataProvider fdp(data, size);
   const CheckerSpec* spec = Registry::get().find(ids[fdp.ConsumeIntegralInRange<size_t>(0, ids.size() - 1)]);
-  Kwargs kwargs;
+  KwargsArena arena;
+  std::vector<Kwarg> items;
   for (const std::string& name : spec->arg_names) {
     if (fdp.ConsumeIntegralInRange<int>(0, 9) == 0) continue;  // sometimes missing
-    kwargs.emplace_back(name, random_value(fdp, 0));
+    items.emplace_back(name, random_value(fdp, &arena, 0));
   }
-  if (fdp.ConsumeIntegralInRange<int>(0, 19) == 0) kwargs.emplace_back("unexpected", random_value(fdp, 0));
+  if (fdp.ConsumeIntegralInRange<int>(0, 19) == 0) items.emplace_back("unexpected", random_value(fdp, &arena, 0));
+  const Kwargs kwargs{items.data(), items.size()};
   U32 prompt = to_text(fdp.ConsumeRandomLengthString(64));
   U32 response = to_text(fdp.ConsumeRemainingBytesAsString());
   std::unique_ptr<Checker> checker;
