@@ -476,6 +476,8 @@ py::tuple check_batch_py(py::handle responses, py::handle instruction_ids, py::h
   for (size_t r = 0; r < n; ++r)
     if (is_list_or_tuple(ids.items[r])) n_constraints += static_cast<size_t>(PySequence_Fast_GET_SIZE(ids.items[r]));
   std::vector<BatchRow> rows(n);
+  std::vector<uint32_t> row_constraints;  // every row's constraint indices, row after row
+  row_constraints.reserve(n_constraints);
   KwargsArena kwargs_arena;  // the constraints' kwargs strings: outlives them and the run
   std::vector<BatchConstraint> constraints;
   constraints.reserve(n_constraints);
@@ -526,7 +528,9 @@ py::tuple check_batch_py(py::handle responses, py::handle instruction_ids, py::h
     if (kw_items.size != m)
       row_error(r, "has " + std::to_string(m) + " instruction ids but " + std::to_string(kw_items.size) +
                        " kwargs dicts (one per id is required)");
-    row.constraints.reserve(m);
+    if (m > row_constraints.capacity() - row_constraints.size())  // (rows view the array: it must not move)
+      row_error(r, "instruction_ids changed while the batch was read");
+    row.constraints = {row_constraints.data() + row_constraints.size(), m};
     for (size_t j = 0; j < m; ++j) {
       PyObject* id = id_items.items[j];
       std::string_view id_utf8;
@@ -538,7 +542,7 @@ py::tuple check_batch_py(py::handle responses, py::handle instruction_ids, py::h
       size_t n_digested = 0;
       const uint32_t index =
           constraint_index->find_or_add(kw_items.items[j], id, prompt_key, fresh, &digested, &n_digested);
-      row.constraints.push_back(index);
+      row_constraints.push_back(index);
       if (index != fresh) continue;
       BatchConstraint& c = constraints.emplace_back();
       c.id = id_utf8;

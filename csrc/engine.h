@@ -250,7 +250,7 @@ struct BatchConstraint {
 // One row of a batch: a response and its constraints, indices into the batch's constraints.
 struct BatchRow {
   TextRef response;
-  std::vector<uint32_t> constraints;
+  Span<uint32_t> constraints;  // (the caller's one array for all rows: no allocation per row)
 };
 struct BatchError {
   size_t row = 0;
