@@ -587,7 +587,12 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "hirfast's C++ constraint engine (see hirfast.verify for the public API)";
   m.def("set_assets_dir", &set_assets_dir, py::arg("path"));
   m.def("unicode_version", &unicode_version);
-  m.def("_set_worker_pool", [](bool on) { const bool old = hirfast::worker_pool_enabled(); hirfast::set_worker_pool_enabled(on); return old; });
+  // Test hook: batches take pooled workers (true) or start their own; returns the old state.
+  m.def("_set_worker_pool", [](bool on) {
+    const bool old = worker_pool_enabled();
+    set_worker_pool_enabled(on);
+    return old;
+  });
 #if defined(HIRFAST_AVX2_SCAN)
   // Test hook: turn the AVX2 loops off (or back on where the CPU has them); returns the old state.
   m.def("_set_avx2", [](bool on) {

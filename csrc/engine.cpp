@@ -3,12 +3,13 @@
 
 #include "assets.h"
 
-#include <algorithm>
-#include <cstring>
-#include <atomic>
-#include <functional>
 #include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstring>
+#include <functional>
 #include <mutex>
 #include <sstream>
 #include <system_error>
@@ -592,8 +593,8 @@ class WorkerPool {
   };
 
   static WorkerPool& instance() {
-    static std::once_flag once;
-    std::call_once(once, [] { pthread_atfork(nullptr, nullptr, [] { current_ = nullptr; }); });
+    static const int registered = pthread_atfork(nullptr, nullptr, [] { current_ = nullptr; });
+    (void)registered;
     // A fork's child has none of the parent's threads: it leaks the parent's pool and makes its
     // own (the parent's mutexes may be held by threads that do not exist there).
     WorkerPool* pool = current_.load(std::memory_order_acquire);
@@ -864,7 +865,8 @@ bool BatchRun::finish(std::vector<uint8_t>* verdicts, BatchError* error) {
     for (size_t c = 0; c < constraints_seen_; ++c) release_pair(built_[c]);
   work(0);
   // Waits for the other threads' last pairs, not for the threads to end: joining took 60-100 us
-  // more on this VM, now spent while the caller makes its results (the destructor joins them).
+  // more on this VM, now spent while the caller makes its results (the destructor joins them, or
+  // waits for pooled workers' last use of the run).
   for (int spin = 0; workers_done_.load(std::memory_order_acquire) < workers_; ++spin) {
     if (spin < kSpinsBeforeSleep) {
       spin_pause();

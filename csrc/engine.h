@@ -19,8 +19,8 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <unordered_map>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -312,7 +312,7 @@ class BatchRun {
   std::atomic<bool> done_publishing_{false}, stop_{false};
   std::vector<std::thread> pool_;  // threads started for this batch (WorkerPool::enabled off)
   size_t workers_ = 0;             // threads working on this batch besides the caller
-  std::atomic<size_t> workers_done_{0};  // threads of pool_ that have left work()
+  std::atomic<size_t> workers_done_{0};  // of the workers_, those done with this run
 };
 
 // Whether batches on several threads take their workers from the pool kept between batches (on
