@@ -71,23 +71,23 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def shared_data_dir():
-    """../shared/data beside the repository (or HIRFAST_SHARED_DATA)."""
+def data_dir_path():
+    """The benchmark data shipped with the tests (tests/data), or HIRFAST_TEST_DATA."""
     import pathlib
 
-    env = os.environ.get("HIRFAST_SHARED_DATA")
-    path = pathlib.Path(env) if env else pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+    env = os.environ.get("HIRFAST_TEST_DATA") or os.environ.get("HIRFAST_SHARED_DATA")
+    path = pathlib.Path(env) if env else pathlib.Path(__file__).resolve().parents[1] / "tests" / "data"
     if not path.is_dir():
-        pytest.skip(f"shared data not found at {path}; set HIRFAST_SHARED_DATA")
+        pytest.fail(f"test data not found at {path}", pytrace=False)
     return path
 
 
 def load_check_batch(bench, inputs_name, response_files):
-    """Every (response, constraints) row of the shared response files of one benchmark, as the
+    """Every (response, constraints) row of the response files in tests/data of one benchmark, as the
     arguments of hirfast.verify.check: (responses, ids, kwargs, prompts, number of pairs)."""
     from hirfast import verify_cli
 
-    data = shared_data_dir() / bench
+    data = data_dir_path() / bench
     rows_all, responses_all = [], []
     for name in response_files:
         rows = verify_cli.load_inputs(str(data / inputs_name))

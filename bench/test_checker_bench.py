@@ -1,6 +1,6 @@
 """Constraint checking throughput: hirfast's C++ engine (1 and 2 threads) against the Python
 reference checkers (the PyPI package if-verifiable, as patched in tests/reference.py), over every
-(response, instruction) pair of the shared IFEval response files, strict and loose.
+(response, instruction) pair of the IFEval response files, strict and loose.
 
 Run: `make bench` or `python -m pytest bench/test_checker_bench.py --benchmark-only`.
 The summary prints each variant's speed relative to the Python reference measured in the same run.
@@ -37,5 +37,5 @@ def test_ifeval_pairs_per_second(benchmark, batch, impl, mode):
     benchmark.group = f"checker-ifeval-{mode}"
     time_check(benchmark, batch, impl, mode,
                lambda loose: _python_reference(responses, ids, kwargs, prompts, loose),
-               data="shared/data/ifeval/" + "+".join(FILES),
+               data="tests/data/ifeval/" + "+".join(FILES),
                reference="if-verifiable 0.1.2 IFEval checkers as patched in tests/reference.py, single-threaded")

@@ -1,6 +1,6 @@
 """IFBench constraint checking throughput: hirfast's C++ engine (1 and 2 threads) against
 if-verifiable's IFBench checkers (single-threaded Python), over every (response, instruction) pair
-of the three shared IFBench response files (3 x 294 prompts, 1,005 pairs), strict and loose.
+of the three IFBench response files (3 x 294 prompts, 1,005 pairs), strict and loose.
 
 The Python reference builds each pair's checker from the row's kwargs (nulls dropped) and checks
 the response (strict) or the loose candidates until one passes, as the 2025-07 evaluation and
@@ -14,7 +14,7 @@ The summary prints each variant's speed relative to the Python reference measure
 """
 import pytest
 
-from conftest import load_check_batch, shared_data_dir, time_check
+from conftest import load_check_batch, data_dir_path, time_check
 
 FILES = ["input_response_data_llama_3b.jsonl", "input_response_data_qwen25_7b.jsonl",
          "input_response_data_qwen3_4b.jsonl"]
@@ -29,7 +29,7 @@ def batch():
 def python_reference():
     nltk = pytest.importorskip("nltk")
     # Punkt, the stopwords and the tagger model, in NLTK's formats.
-    path = str(shared_data_dir() / "nltk_data")
+    path = str(data_dir_path() / "nltk_data")
     if path not in nltk.data.path:
         nltk.data.path.append(path)
     from if_verifiable.common import get_loose_transformations
@@ -63,5 +63,5 @@ def test_ifbench_pairs_per_second(benchmark, batch, python_reference, impl, mode
     benchmark.group = f"checker-ifbench-{mode}"
     time_check(benchmark, batch, impl, mode,
                lambda loose: python_reference(responses, ids, kwargs, loose),
-               data="shared/data/ifbench/" + "+".join(FILES),
+               data="tests/data/ifbench/" + "+".join(FILES),
                reference="if-verifiable 0.1.2 IFBench checkers, single-threaded")

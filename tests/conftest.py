@@ -35,18 +35,22 @@ os.environ.setdefault("NLTK_DATA", str(ASSETS / "nltk"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def shared_data_dir() -> pathlib.Path:
-    """../shared/data beside the repository (present for every developer and in CI)."""
-    env = os.environ.get("HIRFAST_SHARED_DATA")
-    path = pathlib.Path(env) if env else REPO.parent / "shared" / "data"
+DATA = REPO / "tests" / "data"
+
+
+def data_dir_path() -> pathlib.Path:
+    """The test data shipped in the repository (tests/data, copied from the project's shared data;
+    see tests/data/README.md). HIRFAST_TEST_DATA points the suite at another copy."""
+    env = os.environ.get("HIRFAST_TEST_DATA") or os.environ.get("HIRFAST_SHARED_DATA")
+    path = pathlib.Path(env) if env else DATA
     if not path.is_dir():
-        pytest.fail(f"shared data not found at {path}; set HIRFAST_SHARED_DATA", pytrace=False)
+        pytest.fail(f"test data not found at {path}", pytrace=False)
     return path
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> pathlib.Path:
-    return shared_data_dir()
+def data_dir() -> pathlib.Path:
+    return data_dir_path()
 
 
 def pytest_collection_modifyitems(config, items):

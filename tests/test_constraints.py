@@ -24,19 +24,19 @@ def _reference_registries():
     return ifeval, ifbench
 
 
-def _data_pairs(shared_data):
-    for path in (shared_data / "ifeval" / "input_data.jsonl",
-                 shared_data / "ifbench" / "IFBench_test.jsonl"):
+def _data_pairs(data_dir):
+    for path in (data_dir / "ifeval" / "input_data.jsonl",
+                 data_dir / "ifbench" / "IFBench_test.jsonl"):
         for line in path.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             for iid, kw in zip(row["instruction_id_list"], row["kwargs"]):
                 yield iid, normalize_kwargs(kw)
 
 
-def test_describe_matches_reference_on_every_benchmark_row(shared_data):
+def test_describe_matches_reference_on_every_benchmark_row(data_dir):
     ifeval, ifbench = _reference_registries()
     compared = 0
-    for iid, kw in _data_pairs(shared_data):
+    for iid, kw in _data_pairs(data_dir):
         if iid == "detectable_format:constrained_response":
             assert describe(iid, kw) == CONSTRAINED_RESPONSE
             continue

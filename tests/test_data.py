@@ -116,8 +116,8 @@ def test_engine_validation_can_be_turned_off(tmp_path):
     assert report.loaded == 1 and tasks[0].instruction_ids == ["made:up"]
 
 
-def test_shared_ifeval_file_loads_every_row_the_engine_can_check(shared_data):
-    path = shared_data / "ifeval" / "input_data.jsonl"
+def test_ifeval_file_loads_every_row_the_engine_can_check(data_dir):
+    path = data_dir / "ifeval" / "input_data.jsonl"
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     known = set(verify.instruction_ids())
     checkable = sum(all(i in known for i in r["instruction_id_list"]) for r in rows)

@@ -107,12 +107,12 @@ def test_eval_generates_scores_and_writes(tiny_model_dir, tmp_path, capsys, benc
     assert (out_dir / "report.txt").read_text().startswith(f"hirfast eval --bench {bench}: 3 prompts; model ")
 
 
-def test_eval_scores_existing_responses_like_the_verdict_file(shared_data, tmp_path, capsys):
-    responses = shared_data / "ifbench" / "input_response_data_qwen3_4b.jsonl"
+def test_eval_scores_existing_responses_like_the_verdict_file(data_dir, tmp_path, capsys):
+    responses = data_dir / "ifbench" / "input_response_data_qwen3_4b.jsonl"
     code, out, err = _run(capsys, "--bench", "ifbench", "--responses", responses, "--out", tmp_path)
     assert code == 0, err
     got = _read_jsonl(tmp_path / "verdicts.jsonl")
-    want = _read_jsonl(shared_data / "ifbench" / "input_response_data_qwen3_4b.verdicts.jsonl")
+    want = _read_jsonl(data_dir / "ifbench" / "input_response_data_qwen3_4b.verdicts.jsonl")
     assert len(got) == len(want) == 335
     for g, w in zip(got, want):
         assert (g["key"], g["index"], g["instruction_id"]) == (w["key"], w["index"], w["instruction_id"])

@@ -37,10 +37,10 @@ syllapy = pytest.importorskip("syllapy")
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _nltk_tagger_data(shared_data):
+def _nltk_tagger_data(data_dir):
     # The tagger model is not shipped in NLTK's format with hirfast; the reference reads it from
-    # the shared NLTK data.
-    path = str(shared_data / "nltk_data")
+    # the NLTK data copied into tests/data.
+    path = str(data_dir / "nltk_data")
     if path not in nltk.data.path:
         nltk.data.path.append(path)
 
@@ -82,15 +82,15 @@ RESPONSE_SETS = ["llama_3b", "qwen25_7b", "qwen3_4b"]
 
 
 @pytest.fixture(scope="module")
-def ifbench_rows(shared_data):
-    return _read_jsonl(shared_data / "ifbench" / "IFBench_test.jsonl")
+def ifbench_rows(data_dir):
+    return _read_jsonl(data_dir / "ifbench" / "IFBench_test.jsonl")
 
 
 @pytest.fixture(scope="module")
-def real_responses(shared_data, ifbench_rows):
+def real_responses(data_dir, ifbench_rows):
     out = []
     for name in RESPONSE_SETS:
-        responses = _read_jsonl(shared_data / "ifbench" / f"input_response_data_{name}.jsonl")
+        responses = _read_jsonl(data_dir / "ifbench" / f"input_response_data_{name}.jsonl")
         assert [r["prompt"] for r in responses] == [r["prompt"] for r in ifbench_rows]
         out += [r["response"] for r in responses]
     return out
@@ -105,9 +105,9 @@ def test_every_ifbench_id_is_registered():
 
 @pytest.mark.parametrize("loose", [False, True], ids=["strict", "loose"])
 @pytest.mark.parametrize("name", RESPONSE_SETS)
-def test_verdict_files(shared_data, ifbench_rows, name, loose):
-    responses = _read_jsonl(shared_data / "ifbench" / f"input_response_data_{name}.jsonl")
-    verdicts = _read_jsonl(shared_data / "ifbench" / f"input_response_data_{name}.verdicts.jsonl")
+def test_verdict_files(data_dir, ifbench_rows, name, loose):
+    responses = _read_jsonl(data_dir / "ifbench" / f"input_response_data_{name}.jsonl")
+    verdicts = _read_jsonl(data_dir / "ifbench" / f"input_response_data_{name}.verdicts.jsonl")
     got = verify.check([r["response"] for r in responses],
                        [r["instruction_id_list"] for r in ifbench_rows],
                        [r["kwargs"] for r in ifbench_rows],
@@ -220,14 +220,14 @@ def test_decimal_values_match_unicodedata():
             pytest.fail(f"U+{cp:04X}: {_C._py_decimal_value(cp)} != {want}")
 
 
-def test_generated_tables_and_assets_are_up_to_date(shared_data):
+def test_generated_tables_and_assets_are_up_to_date(data_dir):
     import os
     import subprocess
     import sys
 
     from conftest import REPO
 
-    env = dict(os.environ, HIRFAST_SHARED_DATA=str(shared_data))
+    env = dict(os.environ, HIRFAST_TEST_DATA=str(data_dir))
     for tool in ("tools/gen_ifbench_tables.py", "tools/gen_ifbench_assets.py"):
         run = subprocess.run([sys.executable, tool, "--check"], cwd=REPO, env=env,
                              capture_output=True, text=True)
@@ -601,16 +601,16 @@ def test_differential_task_shaped(text):
 
 @functools.lru_cache(maxsize=None)
 def _rows_cache():
-    from conftest import shared_data_dir
+    from conftest import data_dir_path
 
-    return _read_jsonl(shared_data_dir() / "ifbench" / "IFBench_test.jsonl")
+    return _read_jsonl(data_dir_path() / "ifbench" / "IFBench_test.jsonl")
 
 
 @functools.lru_cache(maxsize=None)
 def _real_cache():
-    from conftest import shared_data_dir
+    from conftest import data_dir_path
 
     out = []
     for name in RESPONSE_SETS:
-        out += [r["response"] for r in _read_jsonl(shared_data_dir() / "ifbench" / f"input_response_data_{name}.jsonl")]
+        out += [r["response"] for r in _read_jsonl(data_dir_path() / "ifbench" / f"input_response_data_{name}.jsonl")]
     return out

@@ -171,11 +171,11 @@ def test_upper_token_bounds_hold_on_traps(text):
     assert at_least <= count <= at_most, (text, at_least, count, at_most)
 
 
-def test_capital_word_frequency_around_its_bounds_on_real_responses(shared_data):
+def test_capital_word_frequency_around_its_bounds_on_real_responses(data_dir):
     import nltk
 
     rng = random.Random(99)
-    responses = [json.loads(l)["response"] for l in open(shared_data / "ifeval" / "input_response_data_qwen25_7b.jsonl", encoding="utf-8")]
+    responses = [json.loads(l)["response"] for l in open(data_dir / "ifeval" / "input_response_data_qwen25_7b.jsonl", encoding="utf-8")]
     texts = responses[:150] + [_mutate(rng, r).upper() for r in responses[150:250]]
     checked = 0
     for text in texts:
@@ -377,10 +377,10 @@ def _mutate(rng, text):
     return "".join(chars)
 
 
-def test_agrees_with_the_reference_on_mutated_real_responses(shared_data):
+def test_agrees_with_the_reference_on_mutated_real_responses(data_dir):
     rng = random.Random(1234)
-    rows = [json.loads(l) for l in open(shared_data / "ifeval" / "input_data.jsonl", encoding="utf-8")]
-    responses = [json.loads(l)["response"] for l in open(shared_data / "ifeval" / "input_response_data_llama_3b.jsonl", encoding="utf-8")]
+    rows = [json.loads(l) for l in open(data_dir / "ifeval" / "input_data.jsonl", encoding="utf-8")]
+    responses = [json.loads(l)["response"] for l in open(data_dir / "ifeval" / "input_response_data_llama_3b.jsonl", encoding="utf-8")]
     checked = 0
     for row, response in zip(rows, responses):
         text = _mutate(rng, response)
@@ -601,10 +601,10 @@ def test_a_forked_child_checks_on_several_threads():
         assert result.get(timeout=120) == expected
 
 
-def test_number_sentences_settled_by_counting_sentence_ends_agrees_with_the_reference(shared_data):
+def test_number_sentences_settled_by_counting_sentence_ends_agrees_with_the_reference(data_dir):
     # Thresholds around one more than the sentence-end characters of each response, where the
     # count bound settles a pair (N > ends + 1) or must leave it to Punkt (N <= ends + 1).
-    rows = [json.loads(line) for line in open(shared_data / "ifeval" / "input_response_data_llama_3b.jsonl")]
+    rows = [json.loads(line) for line in open(data_dir / "ifeval" / "input_response_data_llama_3b.jsonl")]
     responses = [r["response"] for r in rows[::4]] + ["One. Two? Three!", "no end marks at all", "Dr. Who... ok."]
     ids, kwargs, expected, settled = [], [], [], 0
     for text in responses:

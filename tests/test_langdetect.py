@@ -1,6 +1,6 @@
 """The C++ port of langdetect 1.0.9's detect() (csrc/langdetect.cpp) against the Python package,
 seeded with 0 as the IFEval reference seeds it: same language or same exception, for every
-response and prompt of the shared data (and their loose variants), and for generated text in many
+response and prompt of the benchmark data in tests/data (and their loose variants), and for generated text in many
 scripts, with URLs, e-mail-like strings, capital words and texts past the 10,000-character cap.
 """
 import concurrent.futures
@@ -164,7 +164,7 @@ def test_appended_text_matches_python_on_regex_edges(text):
     assert _C._langdetect_appended_text(text) == reference_appended_text(text)
 
 
-# --- detect(): the shared data -------------------------------------------------------------------
+# --- detect(): the benchmark data ----------------------------------------------------------------
 
 
 def _loose_variants(response: str) -> list[str]:
@@ -178,9 +178,9 @@ def _loose_variants(response: str) -> list[str]:
     return variants + [v.replace("*", "") for v in variants]
 
 
-def _shared_texts(shared_data: pathlib.Path) -> list[str]:
+def _data_texts(data_dir: pathlib.Path) -> list[str]:
     texts = set()
-    for path in sorted(shared_data.glob("ifeval/*.jsonl")) + sorted(shared_data.glob("ifbench/*.jsonl")):
+    for path in sorted(data_dir.glob("ifeval/*.jsonl")) + sorted(data_dir.glob("ifbench/*.jsonl")):
         if path.name.endswith(".verdicts.jsonl"):
             continue
         with open(path, encoding="utf-8") as f:
@@ -194,11 +194,11 @@ def _shared_texts(shared_data: pathlib.Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_detect_matches_python_on_shared_data(shared_data):
+def test_detect_matches_python_on_the_benchmark_data(data_dir):
     # About 9,500 distinct texts; Python takes ~30 s over them on one core.
-    texts = _shared_texts(shared_data)
+    texts = _data_texts(data_dir)
     assert len(texts) > 5000
-    assert_same_detection(texts, "shared-data texts")
+    assert_same_detection(texts, "benchmark-data texts")
 
 
 # --- detect(): generated text in many scripts ----------------------------------------------------
@@ -278,8 +278,8 @@ def test_detect_matches_python_on_edge_cases(text):
 # --- threads -------------------------------------------------------------------------------------
 
 
-def test_concurrent_detection_gives_the_sequential_answers(shared_data):
-    with open(shared_data / "ifeval" / "input_response_data_qwen25_7b.jsonl", encoding="utf-8") as f:
+def test_concurrent_detection_gives_the_sequential_answers(data_dir):
+    with open(data_dir / "ifeval" / "input_response_data_qwen25_7b.jsonl", encoding="utf-8") as f:
         texts = [json.loads(line)["response"] for line in f][:200]
     sequential = [_C._langdetect_detect(t) for t in texts]
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:

@@ -2,7 +2,7 @@
 
 The oracle is `nltk.sent_tokenize` / `PunktTokenizer("english")` with the punkt_tab parameters
 shipped in hirfast/assets/nltk (conftest points NLTK_DATA there): sentences and spans must be
-identical on every prompt and response of the shared IFEval/IFBench data (and the loose variants
+identical on every prompt and response of the IFEval/IFBench data (and the loose variants
 the checkers build), on generated text full of Punkt's traps, and on hand-picked edge cases.
 """
 import json
@@ -36,8 +36,8 @@ def loose_variants(text: str) -> list[str]:
     return out
 
 
-def shared_texts(data_dir) -> list[str]:
-    """Every prompt and response of the shared IFEval/IFBench files and their loose variants,
+def data_texts(data_dir) -> list[str]:
+    """Every prompt and response of the IFEval/IFBench files and their loose variants,
     without duplicates (test_treebank.py uses the same set)."""
     texts = []
     files = sorted((data_dir / "ifeval").glob("*.jsonl")) + sorted((data_dir / "ifbench").glob("*.jsonl"))
@@ -89,8 +89,8 @@ def test_regex_tables_match_installed_regex():
     )
 
 
-def test_shared_data_identical_to_nltk(shared_data):
-    texts = shared_texts(shared_data)
+def test_benchmark_data_identical_to_nltk(data_dir):
+    texts = data_texts(data_dir)
     assert len(texts) > 5000
     mismatches = []
     for t in texts:

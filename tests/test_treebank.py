@@ -2,7 +2,7 @@
 
 Oracles: `nltk.word_tokenize(text)` (Punkt sentences, then NLTKWordTokenizer on each) and
 `NLTKWordTokenizer().tokenize(text)` alone. Tokens must be identical on every prompt and response
-of the shared IFEval/IFBench data (and the loose variants), on generated text full of quotes,
+of the IFEval/IFBench data (and the loose variants), on generated text full of quotes,
 contractions and punctuation, and on hand-picked edge cases.
 """
 import functools
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import hirfast.verify  # noqa: F401  (sets the assets directory the engine reads Punkt parameters from)
 from hirfast import _C
-from test_punkt import FRAGMENTS, SEPARATORS, shared_texts  # the same data set and trap vocabulary
+from test_punkt import FRAGMENTS, SEPARATORS, data_texts  # the same data set and trap vocabulary
 
 nltk = pytest.importorskip("nltk")
 from nltk.tokenize import NLTKWordTokenizer  # noqa: E402
@@ -38,8 +38,8 @@ def reference_word_tokenize(text: str) -> list[str]:
     return [tok for sentence in nltk.sent_tokenize(text) for tok in reference_sentence_tokens(sentence)]
 
 
-def test_shared_data_identical_to_nltk(shared_data):
-    texts = shared_texts(shared_data)
+def test_benchmark_data_identical_to_nltk(data_dir):
+    texts = data_texts(data_dir)
     assert len(texts) > 5000
     for t in texts[::50]:  # the shortcut above is nltk.word_tokenize itself
         assert reference_word_tokenize(t) == nltk.word_tokenize(t)

@@ -44,35 +44,35 @@ IFEVAL_FILES = ["input_response_data_llama_3b.jsonl", "input_response_data_qwen2
 
 
 @pytest.mark.parametrize("responses_name", IFEVAL_FILES)
-def test_ifeval_verdicts_agree_pair_for_pair(shared_data, responses_name):
-    rows, responses, verdicts = _load(shared_data, "ifeval", "input_data.jsonl", responses_name)
+def test_ifeval_verdicts_agree_pair_for_pair(data_dir, responses_name):
+    rows, responses, verdicts = _load(data_dir, "ifeval", "input_data.jsonl", responses_name)
     compared, mismatches = agreement(rows, responses, verdicts)
     by_id = collections.Counter(m[2] for m in mismatches)
     assert compared >= 800, compared  # 834 pairs per file, a few unstable
     assert not mismatches, f"{len(mismatches)} of {compared} pairs differ, by id: {dict(by_id)}; first: {mismatches[:3]}"
 
 
-def test_threads_give_the_same_verdicts(shared_data):
-    rows, responses, _ = _load(shared_data, "ifeval", "input_data.jsonl", IFEVAL_FILES[0])
+def test_threads_give_the_same_verdicts(data_dir):
+    rows, responses, _ = _load(data_dir, "ifeval", "input_data.jsonl", IFEVAL_FILES[0])
     one = verify_cli.score(rows, responses, 1)
     two = verify_cli.score(rows, responses, 2)
     assert one.strict == two.strict and one.loose == two.loose
 
 
-def test_every_ifeval_id_is_registered(shared_data):
-    rows = verify_cli.load_inputs(str(shared_data / "ifeval" / "input_data.jsonl"))
+def test_every_ifeval_id_is_registered(data_dir):
+    rows = verify_cli.load_inputs(str(data_dir / "ifeval" / "input_data.jsonl"))
     used = {i for r in rows for i in r.instruction_ids}
     assert len(used) == 25
     assert used <= set(verify.instruction_ids())
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_rows_sharing_constraint_objects_get_the_same_verdicts(shared_data, threads):
+def test_rows_sharing_constraint_objects_get_the_same_verdicts(data_dir, threads):
     # An RL batch repeats each prompt's lists over its m responses: rows passing the same kwargs,
     # id and prompt objects share one checker (built once). Their verdicts must equal those of
     # rows that pass equal copies, which share nothing.
-    rows, responses, _ = _load(shared_data, "ifeval", "input_data.jsonl", IFEVAL_FILES[0])
-    _, other_responses, _ = _load(shared_data, "ifeval", "input_data.jsonl", IFEVAL_FILES[1])
+    rows, responses, _ = _load(data_dir, "ifeval", "input_data.jsonl", IFEVAL_FILES[0])
+    _, other_responses, _ = _load(data_dir, "ifeval", "input_data.jsonl", IFEVAL_FILES[1])
     shared_ids, shared_kwargs, shared_prompts, batch_responses = [], [], [], []
     for row, a, b in zip(rows, responses, other_responses):
         for response in (a, b, a[: len(a) // 2]):
@@ -109,8 +109,8 @@ def test_kwargs_equal_in_python_but_not_in_type_are_not_shared():
                                                [{"num_words": 2.0, "relation": "at least"}]]) == [[True], [True]]
 
 
-def test_strict_and_loose_in_one_pass_equal_two_calls(shared_data):
-    rows, responses, _ = _load(shared_data, "ifeval", "input_data.jsonl", IFEVAL_FILES[1])
+def test_strict_and_loose_in_one_pass_equal_two_calls(data_dir):
+    rows, responses, _ = _load(data_dir, "ifeval", "input_data.jsonl", IFEVAL_FILES[1])
     args = ([r.instruction_ids for r in rows], [r.kwargs for r in rows], [r.prompt for r in rows])
     strict, loose = verify.check_strict_and_loose(responses, *args, num_threads=2)
     assert strict == verify.check(responses, *args, loose=False)

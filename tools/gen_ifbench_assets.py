@@ -21,7 +21,7 @@ Features and their weights keep the JSON order.
 
 Usage:  python tools/gen_ifbench_assets.py [--nltk-data DIR] [--check]
   --nltk-data  where taggers/averaged_perceptron_tagger_eng.zip is (default: nltk_data under
-               $HIRFAST_SHARED_DATA, else ../shared/data beside the repository)
+               $HIRFAST_TEST_DATA, else tests/data of the repository)
   --check      exit 1 if a file on disk differs from what would be generated
 """
 import argparse
@@ -95,8 +95,8 @@ def tagger_binary(nltk_data: pathlib.Path) -> bytes:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    shared = os.environ.get("HIRFAST_SHARED_DATA") or REPO.parent / "shared" / "data"
-    ap.add_argument("--nltk-data", type=pathlib.Path, default=pathlib.Path(shared) / "nltk_data")
+    data = os.environ.get("HIRFAST_TEST_DATA") or REPO / "tests" / "data"
+    ap.add_argument("--nltk-data", type=pathlib.Path, default=pathlib.Path(data) / "nltk_data")
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args()
 
