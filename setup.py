@@ -67,7 +67,9 @@ setup(
         "tokenizers",  # the demo builds its tokenizer on the fly
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100", "pytest-timeout", "triton>=3.2"]
+        # kernels: Hugging Face's hub-kernels distribution, which transformers >= 5.25 imports and
+        # which hirfast's top-level kernels/ folder must not shadow (tests/test_fresh_clone.py).
+        "test": ["pytest>=8", "hypothesis>=6.100", "pytest-timeout", "triton>=3.2", "kernels"]
         + TEST_ORACLES,
         "bench": ["pytest>=8", "pytest-benchmark>=4", "triton>=3.2", "liger-kernel",
                   "cut-cross-entropy"] + TEST_ORACLES,
