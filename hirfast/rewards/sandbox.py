@@ -31,6 +31,8 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Sequence
 
+from . import CheckItem
+
 __all__ = ["RuleSandbox", "normalize_source", "DEFAULT_PRELOAD"]
 
 log = logging.getLogger("hirfast.rewards.sandbox")
@@ -178,12 +180,17 @@ class RuleSandbox:
 
     # --- checking -----------------------------------------------------------------------------
 
-    def check(self, items: Sequence[tuple[str, str]]) -> list[bool]:
+    def check(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
         """Verdict of each ``(source, response)``; a failure of the function is ``False``."""
-        return self.submit(items).result()
+        return self.submit_pairs(pairs).result()
 
-    def submit(self, items: Sequence[tuple[str, str]]) -> Future:
-        """Start checking; the future's result is :meth:`check`'s list.
+    def submit(self, items: Sequence[CheckItem]) -> Future:
+        """The :class:`hirfast.rewards.RewardSource` interface: ``item.function`` on
+        ``item.response``."""
+        return self.submit_pairs([(it.function or "", it.response) for it in items])
+
+    def submit_pairs(self, items: Sequence[tuple[str, str]]) -> Future:
+        """Start checking ``(source, response)`` pairs; the future's result is :meth:`check`'s.
 
         Pairs of one function go to a worker together (in runs of at most ``batch``), where one
         child runs them in turn: a fork per run, not per pair.
