@@ -18,12 +18,13 @@ This package does not import torch; the sandbox and the judge are imported only 
 """
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import Future
 from typing import Callable, NamedTuple, Protocol, Sequence
 
 __all__ = ["CheckItem", "RewardSource", "MixedVerifier", "Pending", "RULE_ID", "LLM_ID",
-           "DATASET_IDS", "gather", "build_verifier"]
+           "DATASET_IDS", "gather", "build_verifier", "options_from_config", "load_options"]
 
 RULE_ID = "hir:rule"   # a dataset function, run in the sandbox
 LLM_ID = "hir:llm"     # a soft criterion, asked of the judge
@@ -104,7 +105,11 @@ class MixedVerifier:
     def __call__(self, responses, instruction_ids, kwargs, prompts=None) -> list[list[bool]]:
         return self.submit(responses, instruction_ids, kwargs, prompts).result()
 
-    def submit(self, responses, instruction_ids, kwargs, prompts=None) -> Pending:
+    def submit(self, responses, instruction_ids, kwargs, prompts=None, *,
+               engine: Callable | None = None) -> Pending:
+        """Start every source; ``engine`` replaces the engine for this call (its per-constraint
+        values, of any type, are put in place as they are; dataset verdicts are bools)."""
+        engine = engine or self.engine
         prompts = list(prompts) if prompts is not None else [""] * len(responses)
         routed = {RULE_ID: ([], []), LLM_ID: ([], [])}  # (positions, items)
         eng_rows, eng_pos = [], []
@@ -135,11 +140,11 @@ class MixedVerifier:
                 futures[iid] = source.submit(items)
         out = [[False] * len(ids) for ids in instruction_ids]
         if eng_rows:
-            verdicts = self.engine([x[1] for x in eng_rows], [x[2] for x in eng_rows],
+            verdicts = engine([x[1] for x in eng_rows], [x[2] for x in eng_rows],
                                    [x[3] for x in eng_rows], [prompts[x[0]] for x in eng_rows])
             for (r, *_), pos, v in zip(eng_rows, eng_pos, verdicts):
-                for j, ok in zip(pos, v):
-                    out[r][j] = bool(ok)
+                for j, value in zip(pos, v):
+                    out[r][j] = value
 
         def merge() -> list[list[bool]]:
             for iid, fut in futures.items():
@@ -185,3 +190,49 @@ def build_verifier(engine: Callable, *, allow_dataset_code: bool = False, sandbo
                          concurrency=judge_concurrency, timeout_s=judge_timeout_s,
                          retries=judge_retries, cache_path=judge_cache)
     return MixedVerifier(engine, sandbox, judge)
+
+
+def options_from_config(cfg) -> dict:
+    """:func:`build_verifier`'s keyword arguments from a ``TrainConfig`` (or any object with its
+    ``allow_dataset_code``, ``sandbox_*`` and ``judge_*`` fields); the judge cache defaults to
+    ``<out>/judge_cache.sqlite``."""
+    cache = getattr(cfg, "judge_cache", None)
+    if cache is None and getattr(cfg, "out", None):
+        cache = os.path.join(cfg.out, "judge_cache.sqlite")
+    return {"allow_dataset_code": bool(getattr(cfg, "allow_dataset_code", False)),
+            "sandbox_workers": getattr(cfg, "sandbox_workers", 2),
+            "sandbox_timeout_s": getattr(cfg, "sandbox_timeout_s", 2.0),
+            "sandbox_memory_mb": getattr(cfg, "sandbox_memory_mb", 1024),
+            "judge_model": getattr(cfg, "judge_model", None),
+            "judge_base_url": getattr(cfg, "judge_base_url", None),
+            "judge_api_key_env": getattr(cfg, "judge_api_key_env", "OPENAI_API_KEY"),
+            "judge_concurrency": getattr(cfg, "judge_concurrency", 8),
+            "judge_timeout_s": getattr(cfg, "judge_timeout_s", 60.0),
+            "judge_retries": getattr(cfg, "judge_retries", 3),
+            "judge_cache": cache}
+
+
+def load_options(cfg) -> dict:
+    """:func:`hirfast.data.load_tasks`'s type4 switches from a config: which criteria can be
+    checked as configured."""
+    return {"allow_dataset_code": bool(getattr(cfg, "allow_dataset_code", False)),
+            "judge": bool(getattr(cfg, "judge_model", None))}
+
+
+def add_arguments(parser) -> None:
+    """The type4 flags of ``hirfast verify`` / ``hirfast eval`` (named as the training config's
+    fields, so :func:`options_from_config` reads the parsed namespace)."""
+    g = parser.add_argument_group("HIR-16K type4 criteria")
+    g.add_argument("--allow-dataset-code", action="store_true",
+                   help="run [rule] functions (untrusted dataset code) in the sandbox")
+    g.add_argument("--sandbox-workers", type=int, default=2, metavar="N")
+    g.add_argument("--sandbox-timeout-s", type=float, default=2.0, metavar="S")
+    g.add_argument("--sandbox-memory-mb", type=int, default=1024, metavar="MB")
+    g.add_argument("--judge-model", metavar="NAME", help="judge [llm] criteria with this model")
+    g.add_argument("--judge-base-url", metavar="URL",
+                   help="OpenAI-compatible API root (default: OPENAI_BASE_URL)")
+    g.add_argument("--judge-api-key-env", default="OPENAI_API_KEY", metavar="VAR")
+    g.add_argument("--judge-concurrency", type=int, default=8, metavar="N")
+    g.add_argument("--judge-timeout-s", type=float, default=60.0, metavar="S")
+    g.add_argument("--judge-retries", type=int, default=3, metavar="N")
+    g.add_argument("--judge-cache", metavar="FILE", help="SQLite cache of judge verdicts")

@@ -298,6 +298,9 @@ def main():
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     layers = {}
+    # Only real root can hand children to nobody (inside a new user namespace we are "root" with
+    # no other uid mapped).
+    real_root = os.geteuid() == 0
     libc = _libc()
     if "netns" not in disabled:
         _enter_netns(libc, layers)
@@ -309,7 +312,7 @@ def main():
         except Exception:  # noqa: BLE001 - a module missing here is missing in the sandbox too
             pass
     seccomp = _seccomp_filter(layers) if "seccomp" not in disabled else None
-    layers["setuid"] = os.geteuid() == 0 and "setuid" not in disabled
+    layers["setuid"] = real_root and "setuid" not in disabled
     root = cfg["root"]
     if "chroot" not in disabled:
         try:
@@ -322,9 +325,6 @@ def main():
             layers["chroot_error"] = str(e)
     else:
         os.chdir(root)
-    if os.geteuid() == 0 and layers.get("setuid"):
-        # The zygote drops what its children would not get back anyway.
-        pass
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     _write_msg(wfd, {"hello": True, "layers": layers, "preloaded": preloaded, "pid": os.getpid()})
     codes = {}
