@@ -115,7 +115,8 @@ class TrainConfig:
     judge_concurrency: int = _f(8, "judge requests in flight at most")
     judge_timeout_s: float = _f(60.0, "one judge request's timeout, seconds")
     judge_retries: int = _f(3, "retries of a failed judge request (exponential backoff)")
-    judge_cache: str | None = _f(None, "SQLite cache of judge verdicts; default out/judge_cache.sqlite")
+    judge_cache: str | None = _f(None, "SQLite cache of judge verdicts; default "
+                                      "out/judge_cache.sqlite; empty: no cache")
 
     def validate(self) -> "TrainConfig":
         """Raise ``ValueError`` naming the first bad field."""

@@ -182,7 +182,9 @@ def parse_row(line: str | dict, *, where: str = "<row>", validate: bool = True,
     elif "ground_truth" in row and "source" in row:
         source = row["source"]
         if source in UNSUPPORTED_SOURCES:
-            raise _Unsupported(UNSUPPORTED_SOURCES[source], source)
+            crit = row.get("criteria")
+            raise _Unsupported(UNSUPPORTED_SOURCES[source], source,
+                               len(crit) if isinstance(crit, list) else 0)
         if source == "type4":
             return _type4_task(row, where, allow_dataset_code, judge)
         if source not in ("type1", "type2"):

@@ -230,6 +230,7 @@ def verifier_from_args(args, rows: list[InputRow]) -> "rewards.MixedVerifier | N
     if not any(i in rewards.DATASET_IDS for r in rows for i in r.instruction_ids):
         return None
     opts = rewards.options_from_config(args)
+    opts["judge_cache"] = args.judge_cache or None  # --out is a file (or an eval folder) here
     return rewards.build_verifier(verify.check, **opts)
 
 

@@ -68,11 +68,12 @@ def test_type4_is_off_by_default_and_counted_per_type(sample, caplog):
     with caplog.at_level("INFO", logger="hirfast.data"):
         tasks, report = load_tasks(sample)
     assert sorted(t.source for t in tasks) == ["type1", "type2"]
-    assert report.unsupported[REASON_NO_CODE] == 3       # every row with a [rule] criterion
+    assert report.unsupported[REASON_NO_CODE] == 4       # every row with a [rule] criterion
     assert report.unsupported[REASON_NO_JUDGE] == 1      # the [llm]-only row
     t4 = report.by_source["type4"]
     assert (t4["rows_used"], t4["rows_skipped"], t4["criteria_skipped"]) == (0, 5, 9)
     assert report.by_source["type3"]["rows_skipped"] == 1
+    assert report.by_source["type3"]["criteria_skipped"] == 1
     assert report.by_source["type1"]["criteria_used"] == 1
     assert "type4: 0 rows used (0 criteria), 5 skipped (9 criteria)" in report.per_source()
     assert "allow_dataset_code" in caplog.text and "judge_model" in caplog.text
@@ -188,7 +189,7 @@ def test_verify_cli_checks_type4_rows(sample, tmp_path, capsys):
     assert verdicts[("t4-mix-0", 0)] and verdicts[("t4-mix-0", 1)]
     assert verdicts[("t4-mix-1", 0)] and verdicts[("t4-mix-1", 1)]
     assert verdicts[("t1-0", 0)]
-    assert "hir:rule" in text and "rule_calls 6" in text and "judge_requests 5" in text
+    assert "hir:rule" in text and "rule_calls 5," in text and "judge_requests 4," in text
 
 
 def test_eval_scores_type4_rows_from_a_file(sample, tmp_path, capsys):

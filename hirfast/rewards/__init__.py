@@ -195,10 +195,11 @@ def build_verifier(engine: Callable, *, allow_dataset_code: bool = False, sandbo
 def options_from_config(cfg) -> dict:
     """:func:`build_verifier`'s keyword arguments from a ``TrainConfig`` (or any object with its
     ``allow_dataset_code``, ``sandbox_*`` and ``judge_*`` fields); the judge cache defaults to
-    ``<out>/judge_cache.sqlite``."""
+    ``<out>/judge_cache.sqlite`` (``""``: no cache)."""
     cache = getattr(cfg, "judge_cache", None)
     if cache is None and getattr(cfg, "out", None):
         cache = os.path.join(cfg.out, "judge_cache.sqlite")
+    cache = cache or None  # "" turns the cache off
     return {"allow_dataset_code": bool(getattr(cfg, "allow_dataset_code", False)),
             "sandbox_workers": getattr(cfg, "sandbox_workers", 2),
             "sandbox_timeout_s": getattr(cfg, "sandbox_timeout_s", 2.0),

@@ -6,8 +6,8 @@ itself: it sets up the layers that its children inherit, compiles sources (compi
 and caches them by hash, then forks one child per call, which drops what it can, runs the function
 and writes its verdict to a pipe.
 
-Layers, each tried and reported in the hello message (what each protects is in
-docs/SANDBOX.md):
+Layers, each tried and reported in the hello message (what each protects against: the README,
+section "HIR-16K type4 rows"):
 
 - ``netns``: the zygote enters a new, empty network namespace (``unshare(CLONE_NEWNET)``; as a
   non-root user inside a new user namespace): no interface but a down loopback.

@@ -3,8 +3,8 @@
 HIR-16K type4 rows carry Python sources that define ``check_following(response) -> bool``. They
 are untrusted code: :class:`RuleSandbox` never runs them in the calling process. It keeps
 ``workers`` worker processes (``_sandbox_worker.py``, started with ``python -I``), reused across
-calls; each worker forks a fresh, limited child per call (see that module and docs/SANDBOX.md
-for the layers and what each protects against). Every failure of a function (it raises, hangs,
+calls; each worker forks a fresh, limited child per call (see that module, and the README's
+section "HIR-16K type4 rows" for what each layer protects against). Every failure of a function (it raises, hangs,
 exits, crashes, prints too much, returns a non-bool, does not compile) is a verdict of ``False``
 for that criterion, counted by reason, the first few logged. A worker that stops answering is
 killed and replaced.
