@@ -265,3 +265,21 @@ def test_layers_reported(box):
     if os.geteuid() == 0:  # the machines this project runs on (and CI) run as root
         assert box.layers["netns"] and box.layers["seccomp"] and box.layers["setuid"] \
             and box.layers["chroot"]
+
+
+def test_function_cannot_reach_the_workers_protocol_pipes(box):
+    # Only the child's own verdict pipe (and 0-2 on /dev/null) is open: writing a forged reply to
+    # the worker's protocol descriptors fails.
+    src = fn("opened = []\nfor fd in range(3, 64):\n    try:\n        os.fstat(fd)\n"
+             "        opened.append(fd)\n    except OSError:\n        pass\nreturn len(opened) == 1")
+    assert box.check([(src, "x")]) == [True]
+
+
+def test_sleeping_function_times_out_and_leaves_no_process(box):
+    import subprocess
+    src = "import time\ndef check_following(r):\n    time.sleep(1000)\n    return True"
+    assert box.check([(src, "x")]) == [False]
+    time.sleep(0.3)
+    ps = subprocess.run(["ps", "-eo", "user:20,stat,args"], capture_output=True, text=True).stdout
+    sleepers = [line for line in ps.splitlines() if line.startswith("nobody") and "Z" not in line.split()[1]]
+    assert not sleepers, sleepers

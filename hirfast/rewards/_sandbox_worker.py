@@ -42,6 +42,7 @@ NOBODY = 65534
 SCMP_ACT_ALLOW = 0x7FFF0000
 SCMP_ACT_ERRNO_EPERM = 0x00050000 | 1
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_PDEATHSIG = 1
 DENIED_SYSCALLS = (
     "fork", "vfork", "clone", "clone3", "execve", "execveat", "socket", "socketpair", "connect",
     "bind", "listen", "accept", "accept4", "ptrace", "mount", "umount2", "unshare", "setns",
@@ -166,8 +167,15 @@ def _child(cfg, layers, seccomp, code, responses, timeout, wfd, devnull):
     out = _Output(cfg["output_limit"])
     try:
         os.setsid()
+        _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with its worker
+        if os.getppid() == 1:
+            os._exit(1)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
+        # Keep only the verdict pipe: the worker's protocol pipes to the trainer are closed, so
+        # dataset code cannot speak for the worker.
+        os.closerange(3, wfd)
+        os.closerange(wfd + 1, 65536)
         sys.stdout = sys.stderr = out
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a big write fails with EFBIG instead
         cpu = max(1, int(timeout * len(responses) + 0.999))
