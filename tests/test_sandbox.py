@@ -283,3 +283,24 @@ def test_sleeping_function_times_out_and_leaves_no_process(box):
     ps = subprocess.run(["ps", "-eo", "user:20,stat,args"], capture_output=True, text=True).stdout
     sleepers = [line for line in ps.splitlines() if line.startswith("nobody") and "Z" not in line.split()[1]]
     assert not sleepers, sleepers
+
+
+def test_a_worker_that_cannot_restart_fails_calls_without_hanging(monkeypatch):
+    import hirfast.rewards.sandbox as sb
+
+    ok = "def check_following(r):\n    return True"
+    with RuleSandbox(1, timeout_s=TIMEOUT) as b:
+        victim = b._idle.queue[0]
+        victim.proc.kill()
+        victim.proc.wait()
+        real = sb._Worker
+
+        def cannot_start(cfg):
+            raise RuntimeError("no processes left")
+
+        monkeypatch.setattr(sb, "_Worker", cannot_start)
+        assert b.check([(ok, "x")]) == [False]
+        assert b.check([(ok, "y")]) == [False]  # the slot is still there: no hang
+        assert b.failures["worker_lost"] == 2
+        monkeypatch.setattr(sb, "_Worker", real)
+        assert b.check([(ok, "z")]) == [True]  # started again on the next call

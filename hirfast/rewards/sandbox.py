@@ -236,16 +236,19 @@ class RuleSandbox:
         t0 = time.perf_counter()
         results = None
         for _attempt in range(2):  # a worker found dead (killed from outside) is replaced, once
-            worker = self._idle.get()
+            worker = self._idle.get()  # None: a slot whose worker could not be (re)started
+            died = True
             try:
-                if worker.proc.poll() is None:
+                if worker is None:
+                    worker = self._start()
+                if worker is not None and worker.proc.poll() is None:
                     results = worker.call(digest, code, responses, self.timeout_s, self.grace_s)
             finally:
-                died = worker.proc.poll() is not None
-                if results is None:  # dead, no answer in time, or a garbled reply: replace it
-                    worker = self._replace(worker)
                 if worker is not None:
-                    self._idle.put(worker)
+                    died = worker.proc.poll() is not None
+                    if results is None:  # dead, no answer in time, or a garbled reply: replace
+                        worker = self._replace(worker)
+                self._idle.put(worker)
             if results is not None or not died:
                 break
         if results is None:
@@ -275,10 +278,13 @@ class RuleSandbox:
         with self._lock:
             self.replaced += 1
             self._compiled_gone += worker.compiled
+        return self._start()
+
+    def _start(self) -> _Worker | None:
         try:
             return _Worker(self._cfg)
-        except Exception:  # noqa: BLE001
-            log.exception("could not restart a sandbox worker")
+        except Exception:  # noqa: BLE001 - the calls fail (worker_lost); the next one tries again
+            log.exception("could not start a sandbox worker")
             return None
 
     # --- reporting and lifetime ---------------------------------------------------------------
@@ -286,7 +292,8 @@ class RuleSandbox:
     def metrics(self) -> dict:
         with self._lock:
             m = {"rule_calls": self.calls, "rule_failures": sum(self.failures.values()),
-                 "rule_compiles": sum(w.compiled for w in list(self._idle.queue)) + self._compiled_gone,
+                 "rule_compiles": sum(w.compiled for w in list(self._idle.queue) if w is not None)
+                 + self._compiled_gone,
                  "rule_workers_replaced": self.replaced, "rule_seconds": self.seconds}
             m.update({f"rule_fail_{k}": v for k, v in sorted(self.failures.items())})
         return m
@@ -297,7 +304,9 @@ class RuleSandbox:
         self._closed = True
         self._pool.shutdown(wait=True)
         while not self._idle.empty():
-            self._idle.get().kill()
+            worker = self._idle.get()
+            if worker is not None:
+                worker.kill()
         shutil.rmtree(self._root, ignore_errors=True)
 
     def __enter__(self):
