@@ -198,3 +198,14 @@ def test_key_from_environment(server, monkeypatch):
         assert seen == ["Bearer secret-123"]
     finally:
         judge.close()
+
+
+def test_a_broken_cache_is_a_counted_failure_not_a_crash(server, tmp_path):
+    judge = make(server, tmp_path)
+    try:
+        judge._cache.db.execute("DROP TABLE verdicts")
+        assert judge.check(items(2)) == [False, False]
+        assert judge.metrics()["judge_errors"] == 2
+        assert "OperationalError" in judge.first_failures[0]
+    finally:
+        judge.close()

@@ -139,7 +139,7 @@ class LLMJudge:
 
     def submit(self, items: Sequence[CheckItem]) -> Future:
         """Start judging; the future's result is one verdict per item."""
-        return gather([self._pool.submit(self._one, it) for it in items])
+        return gather([self._pool.submit(self._safe, it) for it in items])
 
     def check(self, items: Sequence[CheckItem]) -> list[bool]:
         return self.submit(items).result()
@@ -175,6 +175,12 @@ class LLMJudge:
                 self.first_failures.append(f"{reason}: {detail}")
                 log.warning("judge: %s: %s", reason, detail)
         return False
+
+    def _safe(self, item: CheckItem) -> bool:
+        try:
+            return self._one(item)
+        except Exception as e:  # noqa: BLE001 - a broken cache or client: a counted False
+            return self._fail("errors", f"{type(e).__name__}: {e}"[:200])
 
     def _one(self, item: CheckItem) -> bool:
         self._count(criteria=1)
