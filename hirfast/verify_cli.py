@@ -2,7 +2,9 @@
 print IFEval's accuracy report, strict and loose.
 
 Input rows are ``{"key", "prompt", "instruction_id_list", "kwargs"}`` (IFEval and IFBench test
-files); response rows are ``{"prompt", "response"}``, matched to input rows by prompt as the
+files), or training rows (HIR-16K, IF_multi_constraints) read as ``hirfast train`` reads them: HIR-16K
+type4 criteria need ``--allow-dataset-code`` ([rule]) and ``--judge-model`` ([llm]), and count as
+both strict and loose; response rows are ``{"prompt", "response"}``, matched to input rows by prompt as the
 reference harness does (the last response wins if a prompt repeats). ``--out`` writes one JSON row
 per (row, constraint) pair, ``{"key", "index", "instruction_id", "strict", "loose"}``, in input
 order. With neither file given, the bundled example (the IFEval prompts and Qwen2.5-7B's responses)
@@ -247,7 +249,8 @@ def print_reward_metrics(verifier) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-data", metavar="FILE",
                         help="prompts with constraints: JSONL rows {key, prompt, instruction_id_list, kwargs} "
-                             "(default: the bundled IFEval prompts)")
+                             "or HIR-16K rows (type4 with the flags below) (default: the bundled IFEval "
+                             "prompts)")
     parser.add_argument("--responses", metavar="FILE",
                         help="JSONL rows {prompt, response} (default: the bundled Qwen2.5-7B responses)")
     parser.add_argument("--out", metavar="FILE",
