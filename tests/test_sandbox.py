@@ -304,3 +304,10 @@ def test_a_worker_that_cannot_restart_fails_calls_without_hanging(monkeypatch):
         assert b.failures["worker_lost"] == 2
         monkeypatch.setattr(sb, "_Worker", real)
         assert b.check([(ok, "z")]) == [True]  # started again on the next call
+
+
+def test_trainer_environment_is_not_visible(box, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
+    with RuleSandbox(1, timeout_s=TIMEOUT, preload=("os",)) as b:  # started with the key set
+        src = "import os\ndef check_following(r):\n    return 'OPENAI_API_KEY' not in os.environ"
+        assert b.check([(src, "x")]) == [True]

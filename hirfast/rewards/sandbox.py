@@ -37,6 +37,7 @@ __all__ = ["RuleSandbox", "normalize_source", "DEFAULT_PRELOAD"]
 
 log = logging.getLogger("hirfast.rewards.sandbox")
 
+_WORKER_ENV = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PATH": "/usr/bin:/bin"}
 _WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sandbox_worker.py")
 
 # Imported by each worker before it changes root: dataset functions can import these (and only
@@ -70,7 +71,7 @@ class _Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-I", _WORKER, json.dumps(cfg)], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True,
-            start_new_session=True)
+            start_new_session=True, env=_WORKER_ENV)  # no key or token of the trainer's env
         self.compiled = 0
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.proc.stdout, selectors.EVENT_READ)
