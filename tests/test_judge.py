@@ -4,7 +4,6 @@ failing and returning garbage."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
 import pytest

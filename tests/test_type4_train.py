@@ -3,7 +3,6 @@ judged by a real OpenAI-compatible server started by the test (tests/judge_serve
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 import torch
