@@ -280,9 +280,10 @@ def test_sleeping_function_times_out_and_leaves_no_process(box):
     src = "import time\ndef check_following(r):\n    time.sleep(1000)\n    return True"
     assert box.check([(src, "x")]) == [False]
     time.sleep(0.3)
-    ps = subprocess.run(["ps", "-eo", "user:20,stat,args"], capture_output=True, text=True).stdout
-    sleepers = [line for line in ps.splitlines() if line.startswith("nobody") and "Z" not in line.split()[1]]
-    assert not sleepers, sleepers
+    workers = {str(w.proc.pid) for w in box._idle.queue if w is not None}
+    ps = subprocess.run(["ps", "-eo", "pid,ppid,stat"], capture_output=True, text=True).stdout
+    children = [line for line in ps.splitlines()[1:] if line.split()[1] in workers]
+    assert workers and not children, children
 
 
 def test_a_worker_that_cannot_restart_fails_calls_without_hanging(monkeypatch):
