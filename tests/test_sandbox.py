@@ -75,7 +75,8 @@ def test_syntax_error_and_missing_function(box):
 
 
 def test_first_failures_logged_with_reason(caplog):
-    with RuleSandbox(1, timeout_s=TIMEOUT, max_logged=2) as b:
+    with caplog.at_level("WARNING", logger="hirfast.rewards.sandbox"), \
+            RuleSandbox(1, timeout_s=TIMEOUT, max_logged=2) as b:
         for marker in ("marker-1", "marker-2", "marker-3"):
             b.check([(f"def check_following(r):\n    raise KeyError({marker!r})", "x")])
         assert [m.split(" (function")[0] for m in b.first_failures] == [
