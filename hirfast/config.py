@@ -135,6 +135,13 @@ class TrainConfig:
                      "top_k", "eval_tasks"]:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} = {getattr(self, name)}: must not be negative")
+        if self.sandbox_timeout_s <= 0 or self.judge_timeout_s <= 0:
+            raise ValueError("sandbox_timeout_s and judge_timeout_s must be > 0")
+        if self.sandbox_memory_mb < 64:
+            raise ValueError(f"sandbox_memory_mb = {self.sandbox_memory_mb}: at least 64 (a Python "
+                             "child needs that much address space)")
+        if self.judge_retries < 0:
+            raise ValueError(f"judge_retries = {self.judge_retries}: must not be negative")
         if self.temperature <= 0:
             raise ValueError(f"temperature = {self.temperature}: must be > 0 for sampling")
         if not 0 < self.top_p <= 1:

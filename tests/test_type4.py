@@ -207,3 +207,17 @@ def test_eval_scores_type4_rows_from_a_file(sample, tmp_path, capsys):
     assert code == 0, text
     assert "hirfast eval --bench no3.jsonl: 7 prompts" in text
     assert (tmp_path / "ev" / "verdicts.jsonl").exists()
+
+
+@pytest.mark.parametrize("kw,message", [
+    ({"sandbox_timeout_s": 0}, "sandbox_timeout_s"),
+    ({"judge_timeout_s": -1}, "judge_timeout_s"),
+    ({"sandbox_memory_mb": 10}, "sandbox_memory_mb"),
+    ({"judge_retries": -1}, "judge_retries"),
+    ({"sandbox_workers": 0}, "sandbox_workers"),
+    ({"judge_concurrency": 0}, "judge_concurrency"),
+])
+def test_type4_settings_are_validated(kw, message):
+    from hirfast.config import TrainConfig
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(model="m", **kw).validate()
