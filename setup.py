@@ -69,8 +69,11 @@ setup(
     extras_require={
         # kernels: Hugging Face's hub-kernels distribution, which transformers >= 5.25 imports and
         # which hirfast's top-level kernels/ folder must not shadow (tests/test_fresh_clone.py).
-        "test": ["pytest>=8", "hypothesis>=6.100", "pytest-timeout", "triton>=3.2", "kernels"]
+        # openai: the LLM judge's client, tested against a local server (tests/judge_server.py).
+        "test": ["pytest>=8", "hypothesis>=6.100", "pytest-timeout", "triton>=3.2", "kernels",
+                 "openai>=1.0"]
         + TEST_ORACLES,
+        "judge": ["openai>=1.0"],  # [llm] criteria of HIR-16K type4 rows
         "bench": ["pytest>=8", "pytest-benchmark>=4", "triton>=3.2", "liger-kernel",
                   "cut-cross-entropy"] + TEST_ORACLES,
         "flash": ["flash-attn>=2.6"],
