@@ -540,7 +540,8 @@ class HiRTrainer:
             self.scheduler.step()
         self._refresh_infer_model()
         everything = parts.original.tokens + parts.replay.tokens
-        for key, name in (("clip_fraction", "clipped"), ("entropy", "entropy"), ("kl", "kl")):
+        for key, name in (("clip_fraction", "clipped"), ("entropy", "entropy"), ("kl", "kl"),
+                          ("ratio_mean", "ratio")):
             sums[key] = (getattr(parts.original, name) + getattr(parts.replay, name)) / everything
         sums["replay_ratio_mean"] = parts.replay.mean("ratio")
         sums["replay_clip_fraction"] = parts.replay.mean("clipped")

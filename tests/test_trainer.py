@@ -410,3 +410,15 @@ def test_dropout_is_off_in_the_loss_forward(world, tmp_path):
 def test_importance_correction_needs_rewritten_replay_logprobs():
     with pytest.raises(ValueError, match="replay_old_logprobs"):
         TrainConfig(model="m", replay_importance=True).validate()
+
+
+@pytest.mark.parametrize("top_k,top_p", [(3, 1.0), (0, 0.7), (5, 0.9)])
+def test_originals_pi_old_is_untruncated_under_top_k_top_p(world, tmp_path, top_k, top_p):
+    # Two mini-batches: originals carry the rollout's pi_old into the loss. With a learning rate
+    # too small to move the policy, their ratio must be 1: pi_old is the full temperature-scaled
+    # softmax the loss computes, not the top-k/top-p distribution the token was drawn from
+    # (with that one the ratio was below 1 and negative-advantage tokens were clipped).
+    row = _trainer(world, _config(tmp_path, steps=1, mini_batches=2, top_k=top_k, top_p=top_p,
+                                  temperature=0.8, lr=1e-12, replay=False)).train()[0]
+    assert row["ratio_mean"] == pytest.approx(1.0, abs=1e-4)
+    assert row["clip_fraction"] == 0.0
