@@ -26,7 +26,7 @@ from .constraints import Task
 
 __all__ = ["replay_lambda", "integrity", "jaccard_diversity", "select_replays", "Replay",
            "build_replays", "Candidate", "select_published", "build_published_replays",
-           "SelectionStats", "recheck"]
+           "SelectionStats", "recheck", "replay_batch", "REPLAY_COUNTS"]
 
 # sat(y) of one response: one bool per constraint.
 Sat = Sequence[bool]
@@ -208,3 +208,65 @@ def recheck(replays: Sequence[Replay], texts: Sequence[str], verifier: Callable
     for r, sat in zip(replays, sats):
         (kept if len(sat) == len(r.task.constraints) and all(sat) else rejected).append(r)
     return kept, rejected
+
+
+# The counts replay_batch returns (and the trainer logs each step).
+REPLAY_COUNTS = ("replay_candidates", "replay_truncated_excluded", "replay_rejected")
+
+
+def _mean_entropy(completion) -> float:
+    """H(y): the token-mean entropy the rollout recorded over the response (NaN when empty)."""
+    if not completion.token_ids:
+        return float("nan")
+    if completion.entropies is None:
+        raise ValueError("replay_selection = published needs the rollout's per-token entropies")
+    return float(completion.entropies.mean())
+
+
+def replay_batch(tasks: Sequence[Task], groups, texts: Sequence[str], sats, *, lam: float,
+                 selection: str = "published", num_replay: int = 0, k: int = 2,
+                 max_per_task: int = 0, replay_truncated: bool = True,
+                 verifier: Callable | None = None, integrity_fn: IntegrityFn = integrity,
+                 diversity_fn: DiversityFn = jaccard_diversity) -> tuple[list[Replay], dict]:
+    """One step's replays: select (``selection``), rewrite, and re-check under ``x'`` when a
+    ``verifier`` is given (failures dropped).
+
+    ``groups[t][i]`` is the rollout's completion (``token_ids``, ``entropies``, ``finish_reason``)
+    of response ``i`` of task ``t``, ``texts`` the decoded responses in the same order, flat, and
+    ``sats[t][i]`` its sat. Returns the replays and the counts ``replay_candidates``,
+    ``replay_truncated_excluded`` and ``replay_rejected``.
+    """
+    info = dict.fromkeys(REPLAY_COUNTS, 0)
+    per_task = len(groups[0]) if len(groups) else 0
+    if selection == "published":
+        candidates = [Candidate(t, i, tuple(sat), _mean_entropy(c), c.finish_reason == "length",
+                                not c.token_ids)
+                      for t, (group, task_sats) in enumerate(zip(groups, sats))
+                      for i, (c, sat) in enumerate(zip(group, task_sats))]
+        replays, stats = build_published_replays(tasks, candidates, lam=lam, num_replay=num_replay,
+                                                 max_per_task=max_per_task,
+                                                 replay_truncated=replay_truncated)
+        info["replay_candidates"] = stats.candidates
+        info["replay_truncated_excluded"] = stats.truncated_excluded
+    elif selection == "jaccard":
+        usable = []
+        for t, task_sats in enumerate(sats):
+            usable.append([])
+            for i, sat in enumerate(task_sats):
+                c = groups[t][i]
+                # A response with no token cannot carry a reward; it is never replayed.
+                keep = bool(c.token_ids) and any(sat) and not all(sat) and tasks[t].rewritable
+                if keep and c.finish_reason == "length" and not replay_truncated:
+                    info["replay_truncated_excluded"] += 1
+                    keep = False
+                info["replay_candidates"] += keep
+                usable[t].append(list(sat) if keep else [False] * len(sat))
+        replays = build_replays(tasks, usable, k=k, lam=lam, integrity_fn=integrity_fn,
+                                diversity_fn=diversity_fn)
+    else:
+        raise ValueError(f"unknown replay selection {selection!r}; expected published or jaccard")
+    if verifier is not None and replays:
+        replays, rejected = recheck(
+            replays, [texts[r.task_index * per_task + r.response] for r in replays], verifier)
+        info["replay_rejected"] = len(rejected)
+    return replays, info

@@ -18,14 +18,22 @@ Either way a replay's pi_old reaches the loss even with one optimizer step per r
 """
 from __future__ import annotations
 
+import json
+import logging
+import os
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
 from .ops import K3_MAX, policy_loss
 
-__all__ = ["K3_MAX", "token_kl", "disable_dropout", "PartSums", "micro_batch_loss"]
+log = logging.getLogger("hirfast.trainer")
+
+REFERENCE_FILE = "reference.json"  # in each checkpoint: which model its run's reference was
+
+__all__ = ["K3_MAX", "token_kl", "disable_dropout", "PartSums", "micro_batch_loss", "row_logprobs",
+           "reference_source", "saved_reference", "REFERENCE_FILE"]
 
 
 def token_kl(ref: torch.Tensor, logp: torch.Tensor, estimator: str) -> torch.Tensor:
@@ -145,3 +153,54 @@ def micro_batch_loss(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.
         (sums.replay if replay_part else sums.original).add(tokens, metrics)
         total = loss * share if total is None else total + loss * share
     return total
+
+
+def row_logprobs(rows, *, replay_old_logprobs: str, mini_batches: int,
+                 score_policy: Callable, score_reference: Callable | None):
+    """log pi_old and log pi_ref of each row, as the module docstring says.
+
+    ``rows`` have ``is_replay``, ``rollout_logprobs`` (untruncated, of the response under the
+    original instruction), ``source`` (a replay's original row) and ``ref`` (filled here);
+    ``score_policy`` / ``score_reference`` map rows to no-grad log-prob tensors under their own
+    prompts. Returns ``(old, ref, kl_old)``: ``old[i]`` for the loss (None: on-policy), ``ref[i]``
+    (or ``ref`` None without a reference) and ``kl_old[i]``, pi_old for the KL penalty.
+    """
+    replay_idx = [i for i, r in enumerate(rows) if r.is_replay]
+    kl_old = [r.rollout_logprobs for r in rows]
+    if replay_old_logprobs == "rewritten" and replay_idx:
+        for i, lp in zip(replay_idx, score_policy([rows[i] for i in replay_idx])):
+            kl_old[i] = lp
+    old = [lp if (r.is_replay or mini_batches > 1) else None for r, lp in zip(rows, kl_old)]
+    if score_reference is None:
+        return old, None, kl_old
+    scored = [r for r in rows if not r.is_replay or replay_old_logprobs == "rewritten"]
+    for r, lp in zip(scored, score_reference(scored)):
+        r.ref = lp
+    return old, [r.source.ref if r.ref is None else r.ref for r in rows], kl_old
+
+
+def saved_reference(checkpoint: str) -> str | None:
+    """The reference model recorded in a hirfast checkpoint directory (None if not recorded)."""
+    path = os.path.join(checkpoint, REFERENCE_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)["reference"]
+
+
+def reference_source(model: str, ref_model: str | None, state_file: str) -> str:
+    """Which model is the reference: ``ref_model``, else the initial model ``model``. When
+    ``model`` is a hirfast checkpoint (it holds ``state_file``), the initial model is the reference
+    of the run that wrote it, never the checkpoint itself."""
+    if ref_model:
+        return ref_model
+    if model and os.path.isfile(os.path.join(model, state_file)):
+        saved = saved_reference(model)
+        if saved is None:
+            raise ValueError(f"model {model} is a hirfast checkpoint that does not record its run's "
+                             "reference model: set ref_model (e.g. to the model that run started "
+                             "from)")
+        log.warning("model %s is a hirfast checkpoint: the reference is its run's, %s (set "
+                    "ref_model to choose another)", model, saved)
+        return saved
+    return model

@@ -56,10 +56,10 @@ from .config import TrainConfig, add_config_arguments, config_from_args
 from .constraints import Task, generate_tasks
 from .data import TaskSampler, load_tasks
 from .packing import ModelFlops, lm_head_weight, pack, response_hidden, score
-from .rl_loss import Parts, disable_dropout, micro_batch_loss, token_kl
+from .rl_loss import (REFERENCE_FILE, Parts, disable_dropout, micro_batch_loss, reference_source,
+                      row_logprobs, saved_reference, token_kl)
 from .rollout import generate
-from .replay import (Candidate, build_published_replays, build_replays, integrity,
-                     jaccard_diversity, recheck, replay_lambda)
+from .replay import REPLAY_COUNTS, integrity, jaccard_diversity, replay_batch, replay_lambda
 
 __all__ = ["HiRTrainer", "add_arguments", "main", "latest_checkpoint"]
 
@@ -70,7 +70,6 @@ log = logging.getLogger("hirfast.trainer")
 IMPORTANCE_CAP = 2.0
 CHECKPOINT_DIR = "checkpoints"
 STATE_FILE = "trainer_state.pt"
-REFERENCE_FILE = "reference.json"  # in each checkpoint: which model its run's reference was
 
 
 @dataclass
@@ -84,41 +83,6 @@ class _Row:
     rollout_logprobs: torch.Tensor
     source: "_Row | None" = None  # a replay's original row (same response, under x)
     ref: torch.Tensor | None = None  # log pi_ref of the response, once scored
-
-
-def _mean_entropy(c) -> float:
-    """H(y): the token-mean entropy the rollout recorded over the response (NaN when empty)."""
-    if not c.token_ids:
-        return float("nan")
-    if c.entropies is None:
-        raise ValueError("replay_selection = published needs the rollout's per-token entropies")
-    return float(c.entropies.mean())
-
-
-def _reference_source(cfg: TrainConfig) -> str:
-    """Which model is the reference: ``ref_model``, else the initial model. When ``model`` is a
-    hirfast checkpoint, the initial model is the reference of the run that wrote it (its
-    ``reference.json``), never the checkpoint itself."""
-    if cfg.ref_model:
-        return cfg.ref_model
-    if cfg.model and os.path.isfile(os.path.join(cfg.model, STATE_FILE)):
-        saved = _saved_reference(cfg.model)
-        if saved is None:
-            raise ValueError(f"model {cfg.model} is a hirfast checkpoint that does not record its "
-                             "run's reference model: set ref_model (e.g. to the model that run "
-                             "started from)")
-        log.warning("model %s is a hirfast checkpoint: the reference is its run's, %s (set ref_model "
-                    "to choose another)", cfg.model, saved)
-        return saved
-    return cfg.model
-
-
-def _saved_reference(checkpoint: str) -> str | None:
-    path = os.path.join(checkpoint, REFERENCE_FILE)
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)["reference"]
 
 
 def _step_seed(seed: int, step: int, stream: int = 0) -> int:
@@ -205,7 +169,7 @@ class HiRTrainer:
         if self.autocast:
             self.infer_model = copy.deepcopy(self.model).to(infer_dtype).eval().requires_grad_(False)
         self.reference = None
-        self.reference_source = _reference_source(config)
+        self.reference_source = reference_source(config.model, config.ref_model, STATE_FILE)
         if config.kl_coef > 0 or config.kl_loss_coef > 0:
             if self.reference_source != config.model:
                 from transformers import AutoModelForCausalLM
@@ -343,45 +307,6 @@ class HiRTrainer:
             return sum(sat) / len(sat)
         return float(all(sat))
 
-    def _replays(self, tasks: Sequence[Task], groups, texts: Sequence[str], sats, lam: float):
-        """Select, rewrite and re-check this batch's replays; return them and their counts."""
-        cfg = self.cfg
-        info = {"replay_candidates": 0, "replay_truncated_excluded": 0, "replay_rejected": 0}
-        if not cfg.replay:
-            return [], info
-        per_task = len(groups[0]) if groups else 0
-        if cfg.replay_selection == "published":
-            candidates = [
-                Candidate(t, i, tuple(sat), _mean_entropy(c), c.finish_reason == "length",
-                          not c.token_ids)
-                for t, (group, task_sats) in enumerate(zip(groups, sats))
-                for i, (c, sat) in enumerate(zip(group, task_sats))]
-            replays, stats = build_published_replays(
-                tasks, candidates, lam=lam, num_replay=cfg.replays_per_step,
-                max_per_task=cfg.replay_max_per_task, replay_truncated=cfg.replay_truncated)
-            info["replay_candidates"] = stats.candidates
-            info["replay_truncated_excluded"] = stats.truncated_excluded
-        else:
-            usable = []
-            for t, task_sats in enumerate(sats):
-                usable.append([])
-                for i, sat in enumerate(task_sats):
-                    c, partial = groups[t][i], any(sat) and not all(sat)
-                    # A response with no token cannot carry a reward; it is never replayed.
-                    keep = bool(c.token_ids) and partial and tasks[t].rewritable
-                    if keep and c.finish_reason == "length" and not cfg.replay_truncated:
-                        info["replay_truncated_excluded"] += 1
-                        keep = False
-                    info["replay_candidates"] += keep
-                    usable[t].append(list(sat) if keep else [False] * len(sat))
-            replays = build_replays(tasks, usable, k=cfg.replay_k, lam=lam,
-                                    integrity_fn=self.integrity_fn, diversity_fn=self.diversity_fn)
-        if cfg.replay_recheck and replays:
-            replays, rejected = recheck(
-                replays, [texts[r.task_index * per_task + r.response] for r in replays], self.verifier)
-            info["replay_rejected"] = len(rejected)
-        return replays, info
-
     def _score(self, model, rows: Sequence[_Row]) -> list[torch.Tensor]:
         model.eval()
         with torch.no_grad():
@@ -414,7 +339,14 @@ class HiRTrainer:
                 for t, (task, group, task_sats) in enumerate(zip(tasks, groups, sats))
                 for c, sat in zip(group, task_sats)]
         lam = replay_lambda(s, cfg.replay_lambda0, cfg.replay_eta)
-        replays, replay_info = self._replays(tasks, groups, texts, sats, lam)
+        replays, replay_info = [], dict.fromkeys(REPLAY_COUNTS, 0)
+        if cfg.replay:
+            replays, replay_info = replay_batch(
+                tasks, groups, texts, sats, lam=lam, selection=cfg.replay_selection,
+                num_replay=cfg.replays_per_step, k=cfg.replay_k,
+                max_per_task=cfg.replay_max_per_task, replay_truncated=cfg.replay_truncated,
+                verifier=self.verifier if cfg.replay_recheck else None,
+                integrity_fn=self.integrity_fn, diversity_fn=self.diversity_fn)
         # A replay's response is its source's id list (never re-tokenized); it keeps the source's
         # rollout log-probs of y under x (its pi_old with replay_old_logprobs: original).
         per_task = len(groups[0]) if groups else 0
@@ -460,28 +392,13 @@ class HiRTrainer:
         }
         return metrics
 
-    def _old_and_ref(self, rows: list[_Row]):
-        """log pi_old per row (None: on-policy in the loss) and log pi_ref per row (or None);
-        see ``hirfast.rl_loss``. Also returns pi_old of every row for the KL reward."""
-        cfg = self.cfg
-        replay_idx = [i for i, r in enumerate(rows) if r.is_replay]
-        kl_old = [r.rollout_logprobs for r in rows]
-        if cfg.replay_old_logprobs == "rewritten" and replay_idx:
-            for i, lp in zip(replay_idx, self._score(self.infer_model, [rows[i] for i in replay_idx])):
-                kl_old[i] = lp
-        old = [lp if (r.is_replay or cfg.mini_batches > 1) else None for r, lp in zip(rows, kl_old)]
-        ref = None
-        if self.reference is not None:
-            scored = [r for r in rows if not r.is_replay or cfg.replay_old_logprobs == "rewritten"]
-            for r, lp in zip(scored, self._score(self.reference, scored)):
-                r.ref = lp
-            ref = [r.source.ref if r.ref is None else r.ref for r in rows]
-        return old, ref, kl_old
-
     def _update(self, rows: list[_Row], step: int) -> dict:
         cfg, dev = self.cfg, self.device
         n = len(rows)
-        old, ref, kl_old = self._old_and_ref(rows)
+        old, ref, kl_old = row_logprobs(
+            rows, replay_old_logprobs=cfg.replay_old_logprobs, mini_batches=cfg.mini_batches,
+            score_policy=partial(self._score, self.infer_model),
+            score_reference=None if self.reference is None else partial(self._score, self.reference))
         replay_idx = [i for i, r in enumerate(rows) if r.is_replay]
 
         width = max(len(r.response) for r in rows)
@@ -630,10 +547,10 @@ class HiRTrainer:
         if path is None:
             log.info("resume: no checkpoint in %s, starting fresh", self.cfg.out)
             return False
-        saved_reference = _saved_reference(path)
-        if self.reference is not None and saved_reference not in (None, self.reference_source):
-            raise ValueError(f"resuming {path}: its run's reference model was {saved_reference}, this "
-                             f"run's is {self.reference_source}; set ref_model: {saved_reference} "
+        saved_ref = saved_reference(path)
+        if self.reference is not None and saved_ref not in (None, self.reference_source):
+            raise ValueError(f"resuming {path}: its run's reference model was {saved_ref}, this "
+                             f"run's is {self.reference_source}; set ref_model: {saved_ref} "
                              "(or start a new run)")
         from transformers import AutoModelForCausalLM
         saved = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)

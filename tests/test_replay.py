@@ -159,3 +159,46 @@ def test_recheck_drops_replays_that_fail_under_the_rewritten_prompt():
     kept, rejected = recheck(replays, [response, response], check)
     assert kept == [replays[1]] and rejected == [replays[0]]
     assert recheck([], [], check) == ([], [])
+
+
+def test_replay_batch_selects_rewrites_and_rechecks_a_hand_built_batch():
+    from types import SimpleNamespace
+
+    import torch
+
+    from hirfast.replay import replay_batch
+
+    def completion(entropies, reason="stop"):
+        return SimpleNamespace(token_ids=[1] * len(entropies), finish_reason=reason,
+                               entropies=torch.tensor(entropies))
+
+    tasks = [_task("a", 2), _task("b", 2)]
+    groups = [[completion([0.1, 0.3]), completion([2.0]), completion([0.5], "length")],
+              [completion([1.0, 1.0]), SimpleNamespace(token_ids=[], finish_reason="stop",
+                                                        entropies=torch.zeros(0)), completion([0.0])]]
+    sats = [[[T, F], [F, T], [T, F]], [[T, F], [T, F], [T, T]]]
+    texts = ["a0", "a1", "a2", "b0", "b1", "b2"]
+    # scores at lam 2: a0 1.2, a1 3.0, a2 (truncated) 1.5, b0 2.0; b1 is empty, b2 a success
+    replays, info = replay_batch(tasks, groups, texts, sats, lam=2.0, num_replay=3)
+    assert [(r.task_index, r.response) for r in replays] == [(0, 1), (1, 0), (0, 2)]
+    assert info == {"replay_candidates": 4, "replay_truncated_excluded": 0, "replay_rejected": 0}
+    assert replays[0].task.constraints == (tasks[0].constraints[1],)
+
+    seen = []
+
+    def rejects_a1(responses, ids, kwargs, prompts):
+        seen.extend(zip(responses, prompts))
+        return [[r != "a1"] * len(i) for r, i in zip(responses, ids)]
+
+    replays, info = replay_batch(tasks, groups, texts, sats, lam=2.0, num_replay=3,
+                                 replay_truncated=False, verifier=rejects_a1)
+    assert [(r.task_index, r.response) for r in replays] == [(1, 0), (0, 0)]
+    assert info == {"replay_candidates": 3, "replay_truncated_excluded": 1, "replay_rejected": 1}
+    # the re-check sees each replay's own text under its rewritten instruction
+    assert seen[0] == ("a1", "Query a.\nAnswer with at least 20 words.")
+    replays, info = replay_batch(tasks, groups, texts, sats, lam=2.0, selection="jaccard", k=1,
+                                 replay_truncated=False)
+    assert [(r.task_index, r.response) for r in replays] == [(0, 0), (1, 0)]
+    assert info["replay_truncated_excluded"] == 1 and info["replay_candidates"] == 3
+    with pytest.raises(ValueError, match="unknown replay selection"):
+        replay_batch(tasks, groups, texts, sats, lam=2.0, selection="best")

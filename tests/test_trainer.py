@@ -292,20 +292,30 @@ def _row(prompt, response, lp, replay=False, source=None, group=0):
 
 def test_replays_carry_the_original_instructions_pi_old_and_pi_ref(world, tmp_path):
     # A hand-built batch: one original (prompt x) and its replay (prompt x', same response).
+    from functools import partial
+
+    from hirfast.rl_loss import row_logprobs
+
     trainer = _partial_trainer(tmp_path, world, kl_coef=0.01)
     x, x2, y = [1, 2, 3, 4, 5, 6], [1, 2, 6], [7, 8, 9]
     orig = _row(x, y, [-1.0, -2.0, -3.0])
     replay = _row(x2, y, [-1.0, -2.0, -3.0], replay=True, source=orig)
-    old, ref, kl_old = trainer._old_and_ref([orig, replay])
+    scorers = dict(score_policy=partial(trainer._score, trainer.infer_model),
+                   score_reference=partial(trainer._score, trainer.reference))
+    old, ref, kl_old = row_logprobs([orig, replay], replay_old_logprobs="original",
+                                    mini_batches=1, **scorers)
     assert old[0] is None  # one optimizer step per rollout: the original is on-policy
     assert torch.equal(old[1], orig.rollout_logprobs)  # pi_old(y|x) reaches the loss
     ref_x = trainer._score(trainer.reference, [orig])[0]
     assert torch.equal(ref[0], ref_x) and torch.equal(ref[1], ref_x)  # pi_ref(y|x) for both
     assert torch.equal(kl_old[0], orig.rollout_logprobs)
 
-    trainer.cfg.replay_old_logprobs = "rewritten"
+    old, _, _ = row_logprobs([orig, replay], replay_old_logprobs="original", mini_batches=2,
+                             **scorers)
+    assert torch.equal(old[0], orig.rollout_logprobs)  # several optimizer steps: the recorded one
     orig.ref = replay.ref = None
-    old, ref, _ = trainer._old_and_ref([orig, replay])
+    old, ref, _ = row_logprobs([orig, replay], replay_old_logprobs="rewritten", mini_batches=1,
+                               **scorers)
     under_x2 = trainer._score(trainer.infer_model, [replay])[0]
     assert torch.allclose(old[1], under_x2) and not torch.allclose(old[1], orig.rollout_logprobs)
     assert torch.allclose(ref[1], trainer._score(trainer.reference, [replay])[0])
