@@ -1,6 +1,8 @@
 """The RL pieces of a training step around the fused loss: which log pi_old and log pi_ref each row
-gets, the per-token KL of the reward, the loss of one packed micro-batch split into originals and
-replays (so replays' ratio and clip fraction are measured apart), and dropout.
+gets (``row_logprobs``), which model is the reference (``reference_source``: never silently a
+resumed checkpoint), the per-token KL of the reward (``token_kl``, k3 clamped), the loss of one
+packed micro-batch split into originals and replays (``micro_batch_loss``: replays' ratio and clip
+fraction are measured apart), and dropout (``disable_dropout``).
 
 log pi_old and log pi_ref of each row (``row_logprobs``), as ``HIR_METHOD.md`` step 5 defines them:
 
@@ -32,7 +34,8 @@ log = logging.getLogger("hirfast.trainer")
 
 REFERENCE_FILE = "reference.json"  # in each checkpoint: which model its run's reference was
 
-__all__ = ["K3_MAX", "token_kl", "disable_dropout", "PartSums", "micro_batch_loss", "row_logprobs",
+__all__ = ["K3_MAX", "token_kl", "disable_dropout", "PartSums", "Parts", "micro_batch_loss",
+           "row_logprobs",
            "reference_source", "saved_reference", "REFERENCE_FILE"]
 
 
