@@ -40,7 +40,8 @@ class TrainConfig:
     strict_data: bool = _f(False, "reject the data file at its first malformed row instead of "
                                   "skipping malformed rows")
     out: str = _f("runs/hir", "output directory: metrics.jsonl, checkpoints/, config.yaml")
-    seed: int = _f(0, "seed of data order, sampling and initialization")
+    seed: int = _f(0, "seed of data order and rollout sampling (a model built from a config is "
+                      "not initialized here: it comes from model)")
     # --- the RL loop ---
     steps: int = _f(100, "training steps (one rollout batch and one or more optimizer steps each)")
     tasks_per_step: int = _f(8, "B: tasks sampled per step")
@@ -57,20 +58,50 @@ class TrainConfig:
     # --- hindsight replay ---
     replay: bool = _f(True, "Hindsight instruction Replay on; off = the plain baseline with "
                             "everything else identical")
-    replay_k: int = _f(2, "k: failed responses replayed per task (paper: 2)")
+    replay_selection: str = _f("published", "published: the authors' code, the top num_replay "
+                                             "of the whole batch by lambda_s * CLA + token-mean "
+                                             "entropy among responses with 0 < CLA < 1; jaccard: "
+                                             "hirfast's earlier per-task top replay_k by Jaccard "
+                                             "diversity + lambda_s * CLA",
+                               ("published", "jaccard"))
+    replay_k: int = _f(2, "k: failed responses replayed per task (paper: 2); with published "
+                          "selection, num_replay defaults to replay_k x tasks_per_step")
+    num_replay: int = _f(0, "published selection: responses replayed per step from the whole batch "
+                            "(0: replay_k x tasks_per_step; the authors do not publish theirs)")
+    replay_max_per_task: int = _f(0, "published selection: at most this many replays of one task "
+                                     "(0: no cap, as published)")
+    replay_old_logprobs: str = _f("original", "log pi_old and log pi_ref of a replay: original "
+                                              "(as published: those of y under the original "
+                                              "instruction x, so the ratio is pi(y|x') / "
+                                              "pi_old(y|x) and the PPO clip applies) or rewritten "
+                                              "(no-grad forwards under x')",
+                                  ("original", "rewritten"))
+    replay_recheck: bool = _f(True, "verify each replay again under its rewritten instruction x' "
+                                    "and drop (and count) those that fail (prompt-dependent checks "
+                                    "such as IFBench repeat:* can); the authors do not")
+    replay_truncated: bool = _f(True, "responses stopped by max_new_tokens can be replayed (as "
+                                      "published); false: they are not candidates (counted)")
     replay_lambda0: float = _f(2.0, "lambda_0 of the integrity weight lambda_s = lambda_0 (1+eta)^s")
     replay_eta: float = _f(0.05, "eta of lambda_s = lambda_0 (1+eta)^s")
     replay_importance: bool = _f(False, "importance-correct replays by pi_old(y|x') / pi_old(y|x) "
-                                        "(off in the paper)")
+                                        "(off in the paper; needs replay_old_logprobs: rewritten, "
+                                        "since original already puts pi_old(y|x) in the ratio)")
     # --- advantages and loss ---
     advantage: str = _f("reinforce++", "advantage estimator",
                         ("reinforce++", "reinforce++-baseline", "grpo"))
     kl_coef: float = _f(0.0, "beta of the per-token KL penalty in the reward (needs a reference)")
     kl_loss_coef: float = _f(0.0, "weight of the KL term in the loss (needs a reference)")
-    kl_estimator: str = _f("k3", "KL estimator for the loss term and the logged KL",
+    kl_estimator: str = _f("k3", "KL estimator (d = log pi_ref - log pi) for the reward penalty, the "
+                                 "loss term and the logged KL. Values all estimate KL(pi||ref); "
+                                 "their gradients in the loss differ: k1 = -d gives 0 in "
+                                 "expectation (noise only; warned), k2 = d^2/2 gives the gradient "
+                                 "of the reverse KL(pi||ref), k3 = e^d - d - 1 (clamped to at most "
+                                 "10, as verl and OpenRLHF do) that of the forward KL(ref||pi)",
                            ("k1", "k2", "k3"))
-    reference_model: str | None = _f(None, "frozen reference model for KL; default: the initial "
-                                           "policy when a KL coefficient is > 0")
+    ref_model: str | None = _f(None, "frozen reference model for KL (when a KL coefficient is > 0); "
+                                     "default: the initial model, i.e. model, or, when model is a "
+                                     "hirfast checkpoint, the reference its run used. Resuming "
+                                     "with another reference is an error")
     entropy_coef: float = _f(0.0, "entropy bonus weight in the loss")
     clip_low: float = _f(0.2, "PPO clip epsilon below 1")
     clip_high: float = _f(0.2, "PPO clip epsilon above 1")
@@ -94,6 +125,10 @@ class TrainConfig:
     device: str = _f("auto", "auto (CUDA if available), cpu, cuda, cuda:N")
     bf16: str = _f("auto", "bf16 autocast: auto (on a GPU), on, off", ("auto", "on", "off"))
     gradient_checkpointing: str = _f("auto", "auto (on a GPU), on, off", ("auto", "on", "off"))
+    disable_dropout: bool = _f(True, "set the policy's dropout to 0, so the loss forward (train "
+                                     "mode) and pi_old / the reference (eval mode) compute the same "
+                                     "distribution (verl does the same); false keeps dropout in "
+                                     "the loss forward only")
     # --- checkpoints and logging ---
     save_every: int = _f(0, "checkpoint every N steps (0 = only at the end)")
     keep_checkpoints: int = _f(2, "how many recent checkpoints to keep (0 = all)")
@@ -130,7 +165,7 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} = {getattr(self, name)}: must be at least 1")
-        for name in ["replay_k", "warmup_steps", "save_every", "eval_every", "keep_checkpoints",
+        for name in ["replay_k", "num_replay", "replay_max_per_task", "warmup_steps", "save_every", "eval_every", "keep_checkpoints",
                      "kl_coef", "kl_loss_coef", "entropy_coef", "grad_clip", "weight_decay",
                      "top_k", "eval_tasks"]:
             if getattr(self, name) < 0:
@@ -148,6 +183,9 @@ class TrainConfig:
             raise ValueError(f"top_p = {self.top_p}: must be in (0, 1]")
         if self.lr <= 0:
             raise ValueError(f"lr = {self.lr}: must be > 0")
+        if self.replay_importance and self.replay_old_logprobs != "rewritten":
+            raise ValueError("replay_importance = true needs replay_old_logprobs = rewritten: with "
+                             "original, the ratio already divides by pi_old(y|x)")
         if self.mini_batches > self.tasks_per_step:
             raise ValueError(f"mini_batches = {self.mini_batches} exceeds tasks_per_step = "
                              f"{self.tasks_per_step}: each mini-batch needs at least one task")
@@ -155,6 +193,11 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @property
+    def replays_per_step(self) -> int:
+        """``num_replay``, or its default ``replay_k x tasks_per_step``."""
+        return self.num_replay or self.replay_k * self.tasks_per_step
 
 
 def _field_type(f: dataclasses.Field) -> type:
@@ -188,6 +231,7 @@ def _coerce(f: dataclasses.Field, value):
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+_RENAMED = {"reference_model": "ref_model"}
 
 
 def load_config(path: str | None = None, overrides: dict | None = None) -> TrainConfig:
@@ -200,6 +244,11 @@ def load_config(path: str | None = None, overrides: dict | None = None) -> Train
             raise ValueError(f"{path}: expected a mapping of settings, got {type(loaded).__name__}")
         values.update(loaded)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    for old, new in _RENAMED.items():  # settings of earlier versions
+        if old in values:
+            if new in values and values[new] != values[old]:
+                raise ValueError(f"{old} is the old name of {new}; give only {new}")
+            values[new] = values.pop(old)
     unknown = sorted(set(values) - set(_FIELDS))
     if unknown:
         raise ValueError(f"unknown setting(s) {unknown}; known: {sorted(_FIELDS)}")
