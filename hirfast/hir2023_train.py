@@ -86,6 +86,8 @@ def load_answer_tasks(data: str, split: str) -> list[AnswerTask]:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{data}:{line_no}: invalid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{data}:{line_no}: expected an object with 'input' and 'target'")
             for field in ("input", "target"):
                 if not isinstance(row.get(field), str) or not row[field].strip():
                     raise ValueError(f"{data}:{line_no}: field {field!r} must be a non-empty string")
@@ -104,6 +106,9 @@ class Hir2023Trainer(HiRTrainer):
         if config.resume:
             raise ValueError("resume is not supported with algorithm: hir2023 yet (its sample "
                              "store is not checkpointed)")
+        if config.kl_coef > 0 or config.kl_loss_coef > 0:
+            raise ValueError("kl_coef / kl_loss_coef are RL settings; algorithm: hir2023 has no KL "
+                             "term (set them to 0)")
         super().__init__(config, **kwargs)
         cfg = self.cfg
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(

@@ -367,10 +367,12 @@ def test_answer_tasks_train_from_the_command_line(tmp_path, capsys):
     assert os.path.exists(out / "checkpoints" / "step-00000002" / "model.safetensors")
 
 
-def test_resume_is_refused(tmp_path):
+@pytest.mark.parametrize("setting, message", [({"resume": True}, "resume is not supported"),
+                                              ({"kl_loss_coef": 0.1}, "no KL term")])
+def test_unsupported_settings_are_refused(tmp_path, setting, message):
     tok, tasks = _constraint_world()
-    with pytest.raises(ValueError, match="resume is not supported"):
-        Hir2023Trainer(_cfg(tmp_path, resume=True), model=build_model(tok, seed=0, hidden_size=32),
+    with pytest.raises(ValueError, match=message):
+        Hir2023Trainer(_cfg(tmp_path, **setting), model=build_model(tok, seed=0, hidden_size=32),
                        tokenizer=tok, tasks=tasks)
 
 
@@ -381,3 +383,36 @@ def test_bad_answer_rows_name_the_line(tmp_path):
     data.write_text('{"input": "x", "target": "y"}\n{"input": "x", "target": 3}\n')
     with pytest.raises(ValueError, match=r"d.jsonl:2: field 'target'"):
         load_answer_tasks(str(data), "train")
+    data.write_text('{"input": "x", "target": "y"}\n\n[1, 2]\n')
+    with pytest.raises(ValueError, match=r"d.jsonl:3: expected an object"):
+        load_answer_tasks(str(data), "train")
+    data.write_text('{"input": "x", "target": "y"}\n{"input": \n')
+    with pytest.raises(ValueError, match=r"d.jsonl:2: invalid JSON"):
+        load_answer_tasks(str(data), "train")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("bf16", ["on", "off"])
+def test_iterations_on_a_gpu(tmp_path, bf16):
+    # The CUDA path: rollout, bf16 autocast of the packed forward (the lm_head statistics in fp32),
+    # the bf16 inference copy refreshed after training.
+    tok, tasks = _constraint_world()
+    cfg = _cfg(tmp_path, device="cuda", bf16=bf16, hir2023_contrast="in-batch")
+    trainer = Hir2023Trainer(cfg, model=build_model(tok, seed=0, hidden_size=32), tokenizer=tok,
+                             tasks=tasks)
+    history = trainer.train()
+    assert all(math.isfinite(m["loss"]) for m in history)
+    for a, b in zip(trainer.infer_model.parameters(), trainer.model.parameters()):
+        torch.testing.assert_close(a.float(), b.float(), rtol=1e-2, atol=1e-2)
+
+
+def test_the_shipped_config_loads():
+    from hirfast.config import load_config
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cfg = load_config(os.path.join(root, "configs", "hir2023-bbh-qwen2.5-1.5b.yaml")).validate()
+    assert (cfg.algorithm, cfg.hir2023_epochs, cfg.hir2023_batch_size, cfg.lr) == ("hir2023", 10, 64, 5e-4)
+    with pytest.raises(ValueError, match="hir2023_contrast"):
+        TrainConfig(hir2023_contrast="three-way").validate()
+    with pytest.raises(ValueError, match="hir2023_label_smoothing"):
+        TrainConfig(hir2023_label_smoothing=1.0).validate()
