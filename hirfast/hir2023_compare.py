@@ -19,6 +19,7 @@ design (HIR 2023 trains many epochs on its store): the table gives each arm's tr
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -55,6 +56,7 @@ class CompareSettings:
     hir2023_epochs: int = 2
     hir2023_batch_size: int = 64
     hir2023_lr: float = 5e-4
+    hir2023_contrast: str = "two-way"
     eval_samples: int = 2
 
 
@@ -142,7 +144,8 @@ def _run_arm(job: dict) -> dict:
     if arm == "hir2023":
         cfg = TrainConfig(**common, algorithm="hir2023", steps=s.iterations,
                           tasks_per_step=total_tasks // s.iterations, lr=s.hir2023_lr,
-                          hir2023_epochs=s.hir2023_epochs, hir2023_batch_size=s.hir2023_batch_size)
+                          hir2023_epochs=s.hir2023_epochs, hir2023_batch_size=s.hir2023_batch_size,
+                          hir2023_contrast=s.hir2023_contrast)
         cls = Hir2023Trainer
     else:
         cfg = TrainConfig(**common, steps=s.rl_steps, tasks_per_step=s.tasks_per_step, lr=s.rl_lr,
@@ -233,7 +236,7 @@ def report(summary: dict) -> str:
 
 
 def run_compare(out: str, seeds: list[int], settings: CompareSettings = FULL, *, workers: int = 2,
-                log=print) -> dict:
+                warm_start: str | None = None, log=print) -> dict:
     from . import verify
     from .demo_model import DEMO_IDS
 
@@ -244,7 +247,15 @@ def run_compare(out: str, seeds: list[int], settings: CompareSettings = FULL, *,
     train, heldout, warm = _world(settings, ids)
     log(f"hirfast hir2023-compare: the demo's world, {len(ids)} constraint types; {len(train)} "
         f"training tasks, {len(heldout)} held-out tasks")
-    info = _warm_start(settings, out, train, heldout, warm)
+    if warm_start:
+        from transformers import AutoModelForCausalLM
+
+        loaded = AutoModelForCausalLM.from_pretrained(warm_start)
+        info = {"path": warm_start, "params": sum(p.numel() for p in loaded.parameters()),
+                "loss": float("nan")}
+        log(f"warm start reused from {warm_start} (it must come from the same settings)")
+    else:
+        info = _warm_start(settings, out, train, heldout, warm)
     log(f"warm start: tiny Llama, {info['params']:,} parameters, {settings.warm_steps} supervised "
         f"steps (final loss {info['loss']:.2f}) [{time.time() - t0:.0f} s]")
     per_arm = settings.rl_steps * settings.tasks_per_step * settings.rollouts_per_task
@@ -277,6 +288,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quick", action="store_true", help="a reduced setting (seconds; tests)")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="parallel runs, one thread each (default: one per core)")
+    parser.add_argument("--warm-start", metavar="DIR", default=None,
+                        help="reuse the warm_start/ of an earlier run with the same settings")
+    parser.add_argument("--hir2023-lr", type=float, default=None, metavar="LR",
+                        help=f"HIR 2023's learning rate (default {FULL.hir2023_lr}, the seed's)")
+    parser.add_argument("--hir2023-epochs", type=int, default=None, metavar="N",
+                        help=f"HIR 2023's epochs per iteration (default {FULL.hir2023_epochs})")
+    parser.add_argument("--hir2023-contrast", default=None, choices=["two-way", "in-batch", "off"],
+                        help="HIR 2023's contrast (default two-way, the seed's code)")
 
 
 def main(args) -> int:
@@ -284,5 +303,12 @@ def main(args) -> int:
     if args.seeds < 1 or workers < 1:
         print("hirfast hir2023-compare: --seeds and --workers must be at least 1", file=sys.stderr)
         return 2
-    run_compare(args.out, list(range(args.seeds)), QUICK if args.quick else FULL, workers=workers)
+    settings = QUICK if args.quick else FULL
+    overrides = {k: v for k, v in (("hir2023_lr", args.hir2023_lr), ("hir2023_epochs", args.hir2023_epochs),
+                                   ("hir2023_contrast", args.hir2023_contrast)) if v is not None}
+    if overrides.get("hir2023_epochs", 1) < 1 or overrides.get("hir2023_lr", 1) <= 0:
+        print("hirfast hir2023-compare: --hir2023-epochs must be >= 1 and --hir2023-lr > 0", file=sys.stderr)
+        return 2
+    run_compare(args.out, list(range(args.seeds)), dataclasses.replace(settings, **overrides),
+                workers=workers, warm_start=args.warm_start)
     return 0

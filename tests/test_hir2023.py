@@ -416,3 +416,41 @@ def test_the_shipped_config_loads():
         TrainConfig(hir2023_contrast="three-way").validate()
     with pytest.raises(ValueError, match="hir2023_label_smoothing"):
         TrainConfig(hir2023_label_smoothing=1.0).validate()
+
+
+def test_shuffled_control_checks_each_task_on_another_tasks_response():
+    from types import SimpleNamespace
+
+    from hirfast.hir2023_compare import heldout_scores
+
+    class Fake:
+        """Responses echo their task's key; a task's one constraint holds iff the response is its own."""
+
+        def _rollout(self, tasks, n, temperature, seed):
+            return [[SimpleNamespace(text=t.key)] * n for t in tasks]
+
+        def _verify(self, tasks, groups):
+            return [[[c.text == t.key] for c in g] for t, g in zip(tasks, groups)]
+
+    tasks = [SimpleNamespace(key=str(i)) for i in range(50)]
+    s = heldout_scores(Fake(), tasks, samples=2, seed=3)
+    fixed = sum(i == j for i, j in enumerate(s["perm"]))
+    assert (s["own_ila"], s["own_cla"]) == (1.0, 1.0)
+    assert sorted(s["perm"]) == list(range(50)) and fixed < 10
+    assert s["shuffled_ila"] == s["shuffled_cla"] == fixed / 50
+
+
+def test_the_comparison_runs_quick(tmp_path):
+    from hirfast.hir2023_compare import ARMS, QUICK, report, run_compare
+
+    lines = []
+    summary = run_compare(str(tmp_path), [0], QUICK, workers=1, log=lines.append)
+    per_arm = QUICK.rl_steps * QUICK.tasks_per_step * QUICK.rollouts_per_task
+    for arm in ARMS:
+        (run,) = summary["arms"][arm]
+        assert run["rollouts"] == per_arm and run["train_tokens"] > 0
+        for k in ("own_ila", "own_cla", "shuffled_ila", "shuffled_cla", "greedy_ila"):
+            assert 0 <= run[k] <= 1
+    text = "\n".join(lines)
+    assert report(summary) in text and "verdict vs HiR" in text
+    assert json.load(open(tmp_path / "summary.json"))["rollouts_per_arm"] == per_arm
