@@ -57,6 +57,7 @@ class CompareSettings:
     hir2023_batch_size: int = 64
     hir2023_lr: float = 5e-4
     hir2023_contrast: str = "two-way"
+    hir2023_label_smoothing: float = 0.2
     eval_samples: int = 2
 
 
@@ -145,7 +146,8 @@ def _run_arm(job: dict) -> dict:
         cfg = TrainConfig(**common, algorithm="hir2023", steps=s.iterations,
                           tasks_per_step=total_tasks // s.iterations, lr=s.hir2023_lr,
                           hir2023_epochs=s.hir2023_epochs, hir2023_batch_size=s.hir2023_batch_size,
-                          hir2023_contrast=s.hir2023_contrast)
+                          hir2023_contrast=s.hir2023_contrast,
+                          hir2023_label_smoothing=s.hir2023_label_smoothing)
         cls = Hir2023Trainer
     else:
         cfg = TrainConfig(**common, steps=s.rl_steps, tasks_per_step=s.tasks_per_step, lr=s.rl_lr,
@@ -294,6 +296,8 @@ def add_arguments(parser) -> None:
                         help=f"HIR 2023's learning rate (default {FULL.hir2023_lr}, the seed's)")
     parser.add_argument("--hir2023-epochs", type=int, default=None, metavar="N",
                         help=f"HIR 2023's epochs per iteration (default {FULL.hir2023_epochs})")
+    parser.add_argument("--hir2023-label-smoothing", type=float, default=None, metavar="EPS",
+                        help="HIR 2023's label smoothing (default 0.2, the seed's)")
     parser.add_argument("--hir2023-contrast", default=None, choices=["two-way", "in-batch", "off"],
                         help="HIR 2023's contrast (default two-way, the seed's code)")
 
@@ -305,9 +309,13 @@ def main(args) -> int:
         return 2
     settings = QUICK if args.quick else FULL
     overrides = {k: v for k, v in (("hir2023_lr", args.hir2023_lr), ("hir2023_epochs", args.hir2023_epochs),
-                                   ("hir2023_contrast", args.hir2023_contrast)) if v is not None}
-    if overrides.get("hir2023_epochs", 1) < 1 or overrides.get("hir2023_lr", 1) <= 0:
-        print("hirfast hir2023-compare: --hir2023-epochs must be >= 1 and --hir2023-lr > 0", file=sys.stderr)
+                                   ("hir2023_contrast", args.hir2023_contrast),
+                                   ("hir2023_label_smoothing", args.hir2023_label_smoothing))
+                 if v is not None}
+    if (overrides.get("hir2023_epochs", 1) < 1 or overrides.get("hir2023_lr", 1) <= 0
+            or not 0 <= overrides.get("hir2023_label_smoothing", 0) < 1):
+        print("hirfast hir2023-compare: --hir2023-epochs must be >= 1, --hir2023-lr > 0 and "
+              "--hir2023-label-smoothing in [0, 1)", file=sys.stderr)
         return 2
     run_compare(args.out, list(range(args.seeds)), dataclasses.replace(settings, **overrides),
                 workers=workers, warm_start=args.warm_start)
