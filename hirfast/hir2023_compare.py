@@ -258,8 +258,8 @@ def run_compare(out: str, seeds: list[int], settings: CompareSettings = FULL, *,
         log(f"warm start reused from {warm_start} (it must come from the same settings)")
     else:
         info = _warm_start(settings, out, train, heldout, warm)
-    log(f"warm start: tiny Llama, {info['params']:,} parameters, {settings.warm_steps} supervised "
-        f"steps (final loss {info['loss']:.2f}) [{time.time() - t0:.0f} s]")
+        log(f"warm start: tiny Llama, {info['params']:,} parameters, {settings.warm_steps} "
+            f"supervised steps (final loss {info['loss']:.2f}) [{time.time() - t0:.0f} s]")
     per_arm = settings.rl_steps * settings.tasks_per_step * settings.rollouts_per_task
     log(f"{per_arm:,} rollouts per run: RL arms {settings.rl_steps} steps x {settings.tasks_per_step} "
         f"tasks x {settings.rollouts_per_task}; HIR 2023 {settings.iterations} iterations x "
