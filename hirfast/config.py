@@ -86,6 +86,24 @@ class TrainConfig:
     replay_importance: bool = _f(False, "importance-correct replays by pi_old(y|x') / pi_old(y|x) "
                                         "(off in the paper; needs replay_old_logprobs: rewritten, "
                                         "since original already puts pi_old(y|x) in the ratio)")
+    # --- algorithm ---
+    algorithm: str = _f("hir", "hir: Hindsight instruction Replay with RL (the trainer above); "
+                               "hir2023: HIR 2023's sample / relabel / supervised iterations with "
+                               "the contrastive instruction loss (hirfast.hir2023_train)",
+                        ("hir", "hir2023"))
+    hir2023_epochs: int = _f(10, "hir2023: epochs over the whole sample store per iteration (seed: 10)")
+    hir2023_batch_size: int = _f(64, "hir2023: samples per optimizer step (seed: 64)")
+    hir2023_label_smoothing: float = _f(0.2, "hir2023: eps of the label-smoothed CE and of the "
+                                             "two-way contrast's weights (seed: 0.2)")
+    hir2023_entropy_coef: float = _f(0.001, "hir2023: weight of the entropy bonus (seed: 0.001)")
+    hir2023_contrast: str = _f("two-way", "hir2023: two-way (positive vs its opposite "
+                                          "instruction, the seed's code), in-batch (over the "
+                                          "batch's instructions, the paper's Eq. 4), or off",
+                               ("two-way", "in-batch", "off"))
+    hir2023_contrast_group: int = _f(8, "hir2023, in-batch contrast: samples whose instructions "
+                                        "are contrasted together (scores rows x instructions)")
+    hir2023_sub_output: bool = _f(True, "hir2023: sub-output sampling for answer tasks (a prefix "
+                                        "of the output moves into the input, a span is the target)")
     # --- advantages and loss ---
     advantage: str = _f("reinforce++", "advantage estimator",
                         ("reinforce++", "reinforce++-baseline", "grpo"))
@@ -177,6 +195,13 @@ class TrainConfig:
                              "child needs that much address space)")
         if self.judge_retries < 0:
             raise ValueError(f"judge_retries = {self.judge_retries}: must not be negative")
+        for name in ["hir2023_epochs", "hir2023_batch_size", "hir2023_contrast_group"]:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} = {getattr(self, name)}: must be at least 1")
+        if not 0 <= self.hir2023_label_smoothing < 1:
+            raise ValueError(f"hir2023_label_smoothing = {self.hir2023_label_smoothing}: must be in [0, 1)")
+        if self.hir2023_entropy_coef < 0:
+            raise ValueError(f"hir2023_entropy_coef = {self.hir2023_entropy_coef}: must not be negative")
         if self.temperature <= 0:
             raise ValueError(f"temperature = {self.temperature}: must be > 0 for sampling")
         if not 0 < self.top_p <= 1:

@@ -40,8 +40,9 @@ def benchmark_path(bench: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="PATH_OR_NAME",
                         help="a Hugging Face causal LM (local path or hub name); not needed with --responses")
-    parser.add_argument("--bench", choices=sorted(BENCHMARKS),
-                        help="the benchmark whose bundled prompts are used")
+    parser.add_argument("--bench", metavar="{" + ",".join(sorted(BENCHMARKS)) + ",bbh[:TASK,...]}",
+                        help="the benchmark whose bundled prompts are used; bbh: BIG-Bench Hard's "
+                             "held-out split (bbh-full: every example), all 27 tasks or those named")
     parser.add_argument("--input-data", metavar="FILE",
                         help="instead of --bench: prompts with constraints from a JSONL file (IFEval-style, "
                              "HIR-16K rows with type4 criteria, IF_multi_constraints)")
@@ -197,6 +198,12 @@ def write_outputs(out_dir: str, scored: verify_cli.Scored, header: str, report: 
 
 
 def main(args: argparse.Namespace) -> int:
+    from . import bbh
+
+    if args.bench is not None and bbh.is_bbh_bench(args.bench):
+        return bbh.eval_main(args)
+    if args.bench is not None and args.bench not in BENCHMARKS:
+        return _error(f"--bench {args.bench!r}: expected one of {sorted(BENCHMARKS)} or bbh[:TASK,...]")
     problem = _check_args(args)
     if problem:
         return _error(problem)

@@ -639,7 +639,11 @@ def main(args) -> int:
     hf_logging.disable_progress_bar()  # checkpoint writes would draw bars under ours
     try:
         cfg = config_from_args(args)
-        trainer = HiRTrainer(cfg)
+        if cfg.algorithm == "hir2023":
+            from .hir2023_train import Hir2023Trainer
+            trainer = Hir2023Trainer(cfg)
+        else:
+            trainer = HiRTrainer(cfg)
     except (ValueError, OSError) as e:
         print(f"hirfast train: {e}", file=sys.stderr)
         return 2
