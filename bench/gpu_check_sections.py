@@ -323,6 +323,7 @@ def section_packing(cpu):
     import test_packing_bench as pb
 
     from hirfast import attention, packing
+    from hirfast.ops import linear_logprobs
 
     device = _device(cpu)
     shape = "qwen2.5-1.5b" if not cpu else "cpu-tiny"
@@ -367,10 +368,13 @@ def section_packing(cpu):
     if not cpu:
         torch.cuda.empty_cache()
 
-    # The trainer's pass: fp32 weights, bf16 autocast, gradient checkpointing, shared prompts.
+    # The trainer's pass (HiRTrainer._update): fp32 weights, the layers under bf16 autocast with
+    # gradient checkpointing, shared prompts; then the log-probs from bf16 hidden states and head.
     trainer_model = pb.build_model(shape, device, torch.float32)
     trainer_model.gradient_checkpointing_enable()
-    autocast = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=not cpu)
+    head = packing.lm_head_weight(trainer_model)
+    batches = packed_batches["packed_shared"]
+    total = sum(sum(b.response_lengths) for b in batches)
     chosen = []
     resolve = attention.resolve_backend
 
@@ -379,14 +383,18 @@ def section_packing(cpu):
         chosen.append(name)
         return name
 
+    def trainer_step():
+        for batch in batches:
+            with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=not cpu):
+                hidden = packing.response_hidden(trainer_model, batch)
+            weight = head
+            if not cpu:
+                hidden, weight = hidden.to(torch.bfloat16), head.to(torch.bfloat16)
+            logprobs = linear_logprobs(hidden, weight, batch.response_targets)
+            (-logprobs.sum() / total).backward()
+
     attention.resolve_backend = recording
     try:
-        step = pb.packed_step(trainer_model, packed_batches["packed_shared"], "auto")
-
-        def trainer_step():
-            with autocast:
-                step()
-        batches = packed_batches["packed_shared"]
         tokens = sum(b.num_tokens for b in batches)
         pairs = sum(b.attention_pairs for b in batches)
         # Checkpointing re-runs each layer's forward: 4 forwards' worth executed, 3 counted.
