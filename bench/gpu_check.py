@@ -28,7 +28,7 @@ starts after the global deadline):
 The last lines printed are one summary line per check, ``PASS|FAIL|SKIP|TIMEOUT section/check
 numbers``; the JSON (``--json``) holds every number. Exit status 1 if any check FAILed or timed out.
 
-    python bench/gpu_check.py                 # on a GPU machine, about 8 minutes on one H100
+    python bench/gpu_check.py                 # on a GPU machine: no section starts after 470 s
     python bench/gpu_check.py --cpu           # tiny shapes on the CPU (CI), about 2 minutes
 """
 from __future__ import annotations
