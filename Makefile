@@ -3,6 +3,7 @@
 #   make test    the whole test suite (what CI runs)
 #   make bench   the benchmarks, saved under bench/results/<machine>/ and compared with the last run
 #   make fuzz    a longer coverage-guided fuzzing run of the C++ checker (FUZZ_SECONDS=600)
+#   make gpu-check   bench/gpu_check.py: the GPU paths, offline, without installing (CPU=1: tiny, on the CPU)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -19,7 +20,7 @@ PYTEST_ARGS ?=
 FUZZ_SECONDS ?= 600
 BENCH_REGRESSION ?= min:25%
 
-.PHONY: demo test bench fuzz clean
+.PHONY: demo test bench fuzz clean gpu-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +50,13 @@ bench: $(VENV)/.installed-bench
 
 fuzz:
 	bash fuzz/run.sh $(FUZZ_SECONDS)
+
+# Offline and without installing hirfast: the environment's python (or this venv's, when made)
+# with torch, triton, transformers and pytest. GPU_CHECK_ARGS="--json PATH --only SECTIONS".
+GPU_CHECK_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+GPU_CHECK_ARGS ?=
+gpu-check:
+	$(GPU_CHECK_PYTHON) bench/gpu_check.py $(if $(CPU),--cpu) $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info hirfast/_C*.so fuzz/build

@@ -497,7 +497,10 @@ def _token_weights(valid, cu_seqlens, loss_agg):
         return validf / validf.sum().clamp(min=1.0)
     lengths = cu_seqlens[1:] - cu_seqlens[:-1]
     n_seqs = lengths.shape[0]
-    seq_of_token = torch.repeat_interleave(torch.arange(n_seqs, device=valid.device), lengths)
+    # output_size: the lengths sum to the token count (checked), and without it the op reads
+    # the sum back from the GPU (a host sync per call).
+    seq_of_token = torch.repeat_interleave(torch.arange(n_seqs, device=valid.device), lengths,
+                                           output_size=valid.shape[0])
     if loss_agg == "seq-mean-token-sum":
         return validf / n_seqs
     tokens_per_seq = torch.zeros(n_seqs, dtype=torch.float32, device=valid.device)

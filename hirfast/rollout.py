@@ -544,6 +544,11 @@ class _Engine:
         stats.generated_tokens += batch
 
     def _replay(self, model, rows: int, kv_len: int, sampling: _Sampling, stats: RolloutStats):
+        # Capture and replay on the model's GPU: torch.cuda.graph and Triton take the current one.
+        with torch.cuda.device(self.device):
+            self._replay_on_device(model, rows, kv_len, sampling, stats)
+
+    def _replay_on_device(self, model, rows, kv_len, sampling, stats):
         key = (rows, kv_len, sampling)
         graph = self.graphs.get(key)
         if graph is None:
@@ -584,7 +589,10 @@ class _Engine:
         if len(holes):
             dst = torch.as_tensor(holes, device=self.device)
             src = torch.as_tensor(movers, device=self.device)
-            self.kv[:, :, dst] = self.kv[:, :, src]
+            # One layer at a time: the gather's temporary is then one layer's rows, not every
+            # layer's (32 layers x 8 MB per row of a 7B model at 2k positions for each mover).
+            for layer_kv in self.kv:
+                layer_kv[:, dst] = layer_kv[:, src]
             for t in (self.tokens, self.positions, self.seq_ids, self.steps, self.stopped):
                 t[dst] = t[src]
             for a in (self.row_seq, self.row_count, self.row_limit, self.row_pos):
@@ -614,7 +622,11 @@ def release(model) -> None:
 def _default_budget(device: torch.device, held_bytes: int) -> int | None:
     """A share of the memory still free on the device, counting the pool this model already holds."""
     if device.type == "cuda":
-        return int((torch.cuda.mem_get_info(device)[0] + held_bytes) * _GPU_FREE_FRACTION)
+        # mem_get_info does not count what PyTorch's caching allocator holds unused (the
+        # training step's freed activations), which this engine's pool can reuse.
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        free = torch.cuda.mem_get_info(device)[0] + cached
+        return int((free + held_bytes) * _GPU_FREE_FRACTION)
     if device.type == "cpu" and hasattr(os, "sysconf"):
         try:
             available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")

@@ -131,6 +131,8 @@ class HiRTrainer:
         self.device = torch.device(("cuda" if torch.cuda.is_available() else "cpu")
                                    if config.device == "auto" else config.device)
         on_gpu = self.device.type == "cuda"
+        if on_gpu and self.device.index is not None:
+            torch.cuda.set_device(self.device)  # Triton launches and CUDA graphs use the current GPU
         self.autocast = config.bf16 == "on" or (config.bf16 == "auto" and on_gpu)
         if self.autocast and not on_gpu:
             raise ValueError("bf16 = on needs a CUDA device; use bf16: off (or auto) on the CPU")

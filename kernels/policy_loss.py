@@ -12,14 +12,14 @@ import torch
 import triton
 import triton.language as tl
 
-from .linear_logprobs import (_IGNORE_INDEX, _configs, _row_lse_entropy, _target_logprob,
-                              linear_logprobs_bwd)
+from .linear_logprobs import (_FWD_CONFIGS, _IGNORE_INDEX, _configs, _row_lse_entropy,
+                              _target_logprob, linear_logprobs_bwd, on_device)
 
 KL_ESTIMATOR_CODES = {"k1": 1, "k2": 2, "k3": 3}
 K3_MAX = 10.0  # the same clamp as hirfast.ops.K3_MAX (this module must not import hirfast.ops)
 
 
-@triton.autotune(configs=_configs((2048, 4096, 8192), (4, 8, 16)), key=["vocab"])
+@triton.autotune(configs=_configs(*_FWD_CONFIGS), key=["vocab"])
 @triton.jit
 def _policy_loss_fwd_kernel(
         logits_ptr, logits_row_stride, targets_ptr, valid_ptr, token_weight_ptr, advantages_ptr,
@@ -95,14 +95,15 @@ def policy_loss_fwd(logits, targets, valid, token_weight, advantages, old_logpro
     names = ("lse", "entropy", "loss", "grad_logprob", "grad_entropy", "clipped", "kl", "ratio")
     out = torch.empty((len(names), rows), dtype=torch.float32, device=logits.device)
     if rows:
-        _policy_loss_fwd_kernel[(rows,)](
-            logits, logits.stride(0), targets, valid.view(torch.uint8), token_weight, advantages,
-            advantages if old_logprobs is None else old_logprobs,
-            advantages if ref_logprobs is None else ref_logprobs,
-            *out.unbind(0),
-            vocab, inv_temperature, clip_low, clip_high, kl_coef, entropy_coef, K3_MAX,
-            HAS_OLD=old_logprobs is not None, HAS_REF=ref_logprobs is not None,
-            KL_ESTIMATOR=KL_ESTIMATOR_CODES[kl_estimator])
+        with on_device(logits):
+            _policy_loss_fwd_kernel[(rows,)](
+                logits, logits.stride(0), targets, valid.view(torch.uint8), token_weight, advantages,
+                advantages if old_logprobs is None else old_logprobs,
+                advantages if ref_logprobs is None else ref_logprobs,
+                *out.unbind(0),
+                vocab, inv_temperature, clip_low, clip_high, kl_coef, entropy_coef, K3_MAX,
+                HAS_OLD=old_logprobs is not None, HAS_REF=ref_logprobs is not None,
+                KL_ESTIMATOR=KL_ESTIMATOR_CODES[kl_estimator])
     terms = dict(zip(names, out.unbind(0)))
     if grad_dtype is not None:
         terms["dlogits"] = linear_logprobs_bwd(

@@ -46,8 +46,11 @@ def world():
 
 
 def _config(tmp_path, **kw):
+    # device="cpu": on a GPU machine "auto" would make every test here a CUDA run, where bitwise
+    # comparisons (resume, checkpoints) do not hold; the `gpu` tests below are their GPU twins.
     base = dict(model="tiny", out=str(tmp_path / "run"), steps=3, tasks_per_step=2,
-                rollouts_per_task=3, max_new_tokens=10, lr=1e-3, progress=False, seed=5)
+                rollouts_per_task=3, max_new_tokens=10, lr=1e-3, progress=False, seed=5,
+                device="cpu")
     base.update(kw)
     return TrainConfig(**base)
 
@@ -225,14 +228,48 @@ def test_main_reports_a_bad_model_path(tmp_path, capsys):
     assert "hirfast train:" in capsys.readouterr().err
 
 
+def test_cpu_pins_are_the_defaults_of_these_tests(world, tmp_path):
+    trainer = _trainer(world, _config(tmp_path))
+    assert trainer.device.type == "cpu" and not trainer.autocast
+    assert not trainer.model.is_gradient_checkpointing
+
+
 @pytest.mark.gpu
 def test_bf16_and_checkpointing_on_gpu(world, tmp_path):
-    cfg = _config(tmp_path, steps=2, device="cuda")
+    # The trainer's GPU defaults: bf16 autocast over fp32 weights, gradient checkpointing, packed
+    # attention with "auto" (a varlen kernel), the CUDA-graph rollout; then its checkpoint loads.
+    from transformers import AutoModelForCausalLM
+
+    cfg = _config(tmp_path, steps=2, device="cuda", save_every=2)
     trainer = _trainer(world, cfg)
     assert trainer.autocast and trainer.model.is_gradient_checkpointing
     assert trainer.infer_model.dtype == torch.bfloat16  # rollout copy; the optimizer keeps fp32
+    own_attention = trainer.model.config._attn_implementation
     rows = trainer.train()
-    assert all(math.isfinite(r["loss"]) for r in rows)
+    assert all(math.isfinite(r["loss"]) and math.isfinite(r["grad_norm"]) for r in rows)
+    assert trainer.model.config._attn_implementation == own_attention  # restored after each pass
+    loaded = AutoModelForCausalLM.from_pretrained(latest_checkpoint(cfg.out))
+    for (name, a), b in zip(trainer.model.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a.cpu(), b), name
+
+
+@pytest.mark.gpu
+def test_resume_on_gpu_restores_the_state(world, tmp_path):
+    # CUDA atomics make GPU runs differ in the last bits, so sampled rollouts (and metrics) of a
+    # resumed run may part from an uninterrupted one; the restored state itself must be exact.
+    cfg = _config(tmp_path, steps=2, save_every=2, device="cuda")
+    first = _trainer(world, cfg)
+    first.train()
+    resumed = _trainer(world, _config(tmp_path, steps=3, save_every=2, device="cuda", resume=True))
+    assert resumed.load_checkpoint()
+    assert (resumed.step_index, resumed.rollouts) == (first.step_index, first.rollouts)
+    assert resumed.sampler.state_dict() == first.sampler.state_dict()
+    for a, b in zip(first.model.parameters(), resumed.model.parameters()):
+        assert torch.equal(a, b)
+    for a, b in zip(resumed.model.parameters(), resumed.infer_model.parameters()):
+        assert torch.equal(a.to(b.dtype), b)  # the bf16 rollout copy follows the restored weights
+    rows = resumed.train()
+    assert [r["step"] for r in rows] == [3] and math.isfinite(rows[0]["loss"])
 
 
 def test_plot_command_reports_a_missing_run(tmp_path, capsys):
