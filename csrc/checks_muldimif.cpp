@@ -1,6 +1,8 @@
 // MulDimIF: the 55 constraint keys of the reference's class_mapping, registered as instruction
 // ids "muldimif:<category>_<subcategory>" with one kwarg, "text" (the constraint's text).
 #include <atomic>
+#include <exception>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -13,16 +15,40 @@ namespace {
 
 using MdFn = bool (*)(U32View, U32View);
 
+using MdPlanFn = MdCheck (*)(U32View);
+
 class MdChecker final : public Checker {
  public:
-  MdChecker(MdFn fn, U32 text) : fn_(fn), text_(std::move(text)) {}
-  bool check(U32View response) const override { return fn_(text_, response); }
+  explicit MdChecker(MdCheck check) : check_(std::move(check)) {}
+  bool check(U32View response) const override { return check_(response); }
   bool ifeval_semantics() const override { return false; }
 
  private:
-  MdFn fn_;
-  U32 text_;
+  MdCheck check_;
 };
+
+// The check of `text` by `fn`: its plan where the class has one (what the reference would raise
+// while reading the text is raised again by every check, as the reference raises per call).
+MdCheck make_check(MdFn fn, U32 text) {
+  static const std::pair<MdFn, MdPlanFn> kPlans[] = {
+      {md_length_words, md_length_words_plan},         {md_format_markdown, md_format_markdown_plan},
+      {md_format_table, md_format_table_plan},         {md_content_keywords, md_content_keywords_plan},
+      {md_length_sentences, md_length_sentences_plan}, {md_language_english, md_language_english_plan},
+  };
+  for (const auto& p : kPlans) {
+    if (p.first != fn) continue;
+    try {
+      return p.second(text);
+    } catch (const AssetError&) {
+      throw;
+    } catch (const std::exception&) {
+      std::exception_ptr e = std::current_exception();
+      return [e](U32View) -> bool { std::rethrow_exception(e); };
+    }
+  }
+  auto shared = std::make_shared<const U32>(std::move(text));
+  return [fn, shared](U32View t) { return fn(*shared, t); };
+}
 
 std::atomic<MdZhconvHook> zhconv_hook{nullptr};
 
@@ -110,7 +136,7 @@ void register_muldimif_checkers(Registry& r) {
     r.add(std::string("muldimif:") + key.first, {"text"}, [fn](CheckerContext& ctx) -> std::unique_ptr<Checker> {
       U32 text = ctx.args->get_str("text");
       ctx.args->finish();
-      return std::make_unique<MdChecker>(fn, std::move(text));
+      return std::make_unique<MdChecker>(make_check(fn, std::move(text)));
     });
   }
 }

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -112,6 +113,17 @@ bool md_language_english(U32View c, U32View t);
 bool md_length_paragraphs(U32View c, U32View t);
 bool md_length_sentences(U32View c, U32View t);
 bool md_length_words(U32View c, U32View t);
+
+// The check of one constraint text, with what the reference reads from the text parsed once (a
+// checker is built once per batch for all the responses that share the constraint). Classes
+// without one are checked by calling md_<class>(text, response) per response.
+using MdCheck = std::function<bool(U32View)>;
+MdCheck md_length_words_plan(U32View c);
+MdCheck md_format_markdown_plan(U32View c);
+MdCheck md_format_table_plan(U32View c);
+MdCheck md_content_keywords_plan(U32View c);
+MdCheck md_length_sentences_plan(U32View c);
+MdCheck md_language_english_plan(U32View c);
 
 // Language_Chinese: which of the reference's rules a constraint text picks (the first whose
 // pattern it matches), and the phrase of the first rule. Checking then needs zhconv's tables,

@@ -1,5 +1,6 @@
 // MulDimIF Content_Keywords (and its "each/every" variant, Content_Keywords_Each).
 #include <cmath>
+#include <memory>
 
 #include "checks_muldimif.h"
 
@@ -250,12 +251,7 @@ std::vector<U32> parse_table(U32View text, U32View target) {
   return out;
 }
 
-bool each_check(U32View constraint, U32View text) {
-  RegexMatch m;
-  if (!search(MD_RE(UR"(\b(each|every)\s+(.+?)\s+(must|should|needs to|has to)\s+(.*))", kI), constraint, &m))
-    return false;
-  U32 target = py_lower(group(m, constraint, 2));
-  KeywordRule rule = parse_rule(group(m, constraint, 4));
+bool each_check(const U32& target, const KeywordRule& rule, U32View text) {
   std::vector<U32> elements;
   const Regex& numbered = MD_RE(UR"(^\s*\d+\.\s+)", 0);
   const Regex& bullet = MD_RE(UR"(^\s*[-*] )", 0);
@@ -295,56 +291,88 @@ bool each_check(U32View constraint, U32View text) {
   return true;
 }
 
-// check_01: "include(s) the keyword 'x'" together with "avoid(s) the keyword 'y'".
-bool check_01(U32View c, U32View t, bool* result) {
-  RegexMatch inc, avo;
-  if (search(MD_RE(UR"(includes?\s+the\s+keyword\s+["']([^"']+)["'])", kI), c, &inc) &&
-      search(MD_RE(UR"(avoids?\s+the\s+keyword\s+["']([^"']+)["'])", kI), c, &avo)) {
-    *result = contains(t, group(inc, c, 1)) && !contains(t, group(avo, c, 1));
-    return true;
-  }
-  return false;
-}
+// What Content_Keywords.check reads from the constraint: which of its paths applies, and that
+// path's keywords and rule.
+struct KeywordsPlan {
+  enum Path { kEachUnparsed, kEach, kIncludeAvoid, kDiscussing, kRule } path = kRule;
+  U32 target, include, avoid;
+  // check_02's clauses: the topic's spellings (any found makes the keyword required) and keyword.
+  std::vector<std::pair<std::vector<U32>, U32>> clauses;
+  KeywordRule rule;
+};
 
-// check_02: "If discussing X, the summary must include the keyword 'y'" clauses.
-bool check_02(U32View c, U32View t, bool* result) {
+KeywordsPlan plan_keywords(U32View c) {
+  KeywordsPlan p;
+  RegexMatch m;
+  if (search(MD_RE(UR"(\b(each|every)\b)", kI), c) && !contains(c, U"for each word")) {
+    if (!search(MD_RE(UR"(\b(each|every)\s+(.+?)\s+(must|should|needs to|has to)\s+(.*))", kI), c, &m)) {
+      p.path = KeywordsPlan::kEachUnparsed;
+      return p;
+    }
+    p.path = KeywordsPlan::kEach;
+    p.target = py_lower(group(m, c, 2));
+    p.rule = parse_rule(group(m, c, 4));
+    return p;
+  }
+  // check_01: "include(s) the keyword 'x'" together with "avoid(s) the keyword 'y'".
+  RegexMatch avo;
+  if (search(MD_RE(UR"(includes?\s+the\s+keyword\s+["']([^"']+)["'])", kI), c, &m) &&
+      search(MD_RE(UR"(avoids?\s+the\s+keyword\s+["']([^"']+)["'])", kI), c, &avo)) {
+    p.path = KeywordsPlan::kIncludeAvoid;
+    p.include = U32(group(m, c, 1));
+    p.avoid = U32(group(avo, c, 1));
+    return p;
+  }
+  // check_02: "If discussing X, the summary must include the keyword 'y'" clauses.
   auto conds = MD_RE(UR"(If discussing\s+([^,]+),\s*the summary must include the keyword\s+["']([^"']+)["'])", kI)
                    .finditer(c);
-  if (conds.empty()) return false;
-  for (const auto& m : conds) {
-    U32View topic = group(m, c, 1), keyword = group(m, c, 2);
-    bool found;
-    if (topic.find('/') != U32View::npos) {
-      RegexMatch s;
-      if (match(MD_RE(UR"(^(.*\s)(\S+)\/(\S+)(\s.*)$)", 0), topic, &s)) {
-        U32 a = U32(group(s, topic, 1)) + U32(group(s, topic, 2)) + U32(group(s, topic, 4));
-        U32 b = U32(group(s, topic, 1)) + U32(group(s, topic, 3)) + U32(group(s, topic, 4));
-        found = contains(t, a) || contains(t, b);
+  if (!conds.empty()) {
+    p.path = KeywordsPlan::kDiscussing;
+    for (const auto& cm : conds) {
+      U32View topic = group(cm, c, 1);
+      std::vector<U32> spellings;
+      if (topic.find('/') != U32View::npos) {
+        RegexMatch sm;
+        if (match(MD_RE(UR"(^(.*\s)(\S+)\/(\S+)(\s.*)$)", 0), topic, &sm)) {
+          spellings.push_back(U32(group(sm, topic, 1)) + U32(group(sm, topic, 2)) + U32(group(sm, topic, 4)));
+          spellings.push_back(U32(group(sm, topic, 1)) + U32(group(sm, topic, 3)) + U32(group(sm, topic, 4)));
+        } else {
+          for (U32View part : split_char(topic, '/')) spellings.emplace_back(py_strip(part));
+        }
       } else {
-        found = false;
-        for (U32View part : split_char(topic, '/'))
-          if (contains(t, py_strip(part))) found = true;
+        spellings.emplace_back(topic);
       }
-    } else {
-      found = contains(t, topic);
+      p.clauses.emplace_back(std::move(spellings), U32(group(cm, c, 2)));
     }
-    if (found && !contains(t, keyword)) {
-      *result = false;
-      return true;
-    }
+    return p;
   }
-  *result = true;
-  return true;
+  p.rule = parse_rule(c);
+  return p;
+}
+
+bool check_keywords(const KeywordsPlan& p, U32View t) {
+  switch (p.path) {
+    case KeywordsPlan::kEachUnparsed: return false;
+    case KeywordsPlan::kEach: return each_check(p.target, p.rule, t);
+    case KeywordsPlan::kIncludeAvoid: return contains(t, p.include) && !contains(t, p.avoid);
+    case KeywordsPlan::kDiscussing:
+      for (const auto& clause : p.clauses) {
+        bool found = false;
+        for (const auto& s : clause.first) found = found || contains(t, s);
+        if (found && !contains(t, clause.second)) return false;
+      }
+      return true;
+    case KeywordsPlan::kRule: break;
+  }
+  return validate(t, p.rule);
 }
 
 }  // namespace
 
-bool md_content_keywords(U32View c, U32View t) {
-  if (search(MD_RE(UR"(\b(each|every)\b)", kI), c) && !contains(c, U"for each word")) return each_check(c, t);
-  bool result;
-  if (check_01(c, t, &result)) return result;
-  if (check_02(c, t, &result)) return result;
-  return validate(t, parse_rule(c));
+MdCheck md_content_keywords_plan(U32View c) {
+  auto plan = std::make_shared<const KeywordsPlan>(plan_keywords(c));
+  return [plan](U32View t) { return check_keywords(*plan, t); };
 }
+bool md_content_keywords(U32View c, U32View t) { return check_keywords(plan_keywords(c), t); }
 
 }  // namespace hirfast

@@ -93,7 +93,9 @@ bool md_length_paragraphs(U32View constraint, U32View t) {
   return true;
 }
 
-bool md_length_sentences(U32View constraint, U32View t) {
+namespace {
+// (min, max) of Length_Sentences, -1 for None.
+std::pair<int64_t, int64_t> sentence_bounds(U32View constraint) {
 #define P(p, k) {&MD_RE(p, 0), k}
   static const Pat kPats[] = {
       P(UR"(exactly(?:[:])? )" MD_SN UR"( (?:topic )?sentences?)", kExact),
@@ -140,13 +142,27 @@ bool md_length_sentences(U32View constraint, U32View t) {
       break;
     }
   }
-  // The reference tests `if not params` on a (min, max) tuple, which is never empty: a
-  // constraint it cannot read passes. Sentences are the [.!?] characters.
+  return {lo, hi};
+}
+
+// The reference tests `if not params` on a (min, max) tuple, which is never empty: a constraint
+// it cannot read passes. Sentences are the [.!?] characters.
+bool check_sentences(int64_t lo, int64_t hi, U32View t) {
   int64_t count = 0;
   for (char32_t ch : t) count += ch == '.' || ch == '!' || ch == '?';
   if (lo >= 0 && count < lo) return false;
   if (hi >= 0 && count > hi) return false;
   return true;
+}
+}  // namespace
+
+MdCheck md_length_sentences_plan(U32View c) {
+  auto b = sentence_bounds(c);
+  return [b](U32View t) { return check_sentences(b.first, b.second, t); };
+}
+bool md_length_sentences(U32View c, U32View t) {
+  auto b = sentence_bounds(c);
+  return check_sentences(b.first, b.second, t);
 }
 
 // ---- Language_English
@@ -207,56 +223,92 @@ U32 heading_content(U32View t) {
 }
 }  // namespace
 
-bool md_language_english(U32View constraint, U32View t) {
-  if (py_strip(t).empty()) return false;
+namespace {
+// What Language_English.check reads from the constraint.
+struct EnglishPlan {
+  enum Format { kNone, kMixed, kTable, kJson, kHeading } format = kNone;
+  int table_part = 0;  // 0 all/content, 1 headers, 2 entries
+  int json_part = 0;   // 0 all, 1 keys, 2 values
+  enum Type { kUnknown, kUpper, kTitle, kLower, kBlurb } type = kUnknown;
+};
+
+EnglishPlan plan_english(U32View constraint) {
+  EnglishPlan p;
   U32 c = py_lower(py_strip(constraint));
-  U32 text(t);
   if (contains(c, U"headings") && contains(c, U"table")) {
-    U32 tc = table_content(t, 0);
-    if (!tc.empty()) {
-      text = tc;
-    } else {
-      U32 h = heading_content(t);
-      text = h.empty() ? U32(t) : h;
-    }
+    p.format = EnglishPlan::kMixed;
   } else if (contains(c, U"table")) {
-    int part = 0;
+    p.format = EnglishPlan::kTable;
     if (contains(c, U"headers") || contains(c, U"header")) {
-      part = 1;
+      p.table_part = 1;
     } else if (contains(c, U"entries")) {
-      part = 2;
+      p.table_part = 2;
     } else if (contains(c, U"headings")) {
-      part = 1;
+      p.table_part = 1;
     }
-    text = table_content(t, part);
   } else if (contains(c, U"json")) {
-    if (t.find('{') != U32View::npos && t.find('}') != U32View::npos) {
-      U32 got;
-      if (contains(c, U"keys")) {
-        got = join_groups(MD_RE(UR"re("([^"]+)"\s*:)re", 0), t);
-      } else if (contains(c, U"values")) {
-        got = join_groups(MD_RE(UR"re(:\s*"([^"]+)")re", 0), t);
-      }
-      if (!got.empty()) text = got;
-    }
+    p.format = EnglishPlan::kJson;
+    p.json_part = contains(c, U"keys") ? 1 : contains(c, U"values") ? 2 : 0;
   } else if (contains(c, U"heading") || contains(c, U"headings")) {
-    text = heading_content(t);
+    p.format = EnglishPlan::kHeading;
   }
-  if (search(MD_RE(UR"(\ball[- ]?uppercase\b)", 0), c) || contains(c, U"in all uppercase letters") ||
-      contains(c, U"be provided in all uppercase letters") || contains(c, U"in capitalized form") || c == U"all uppercase")
-    return all_upper(text);
   bool each = contains(c, U"each");
-  if (contains(c, U"capitalize the first letter of each word") || contains(c, U"capitalized letters for each word") ||
-      contains(c, U"have each word capitalized") || contains(c, U"each word must be capitalized") ||
-      contains(c, U"each word in") || (contains(c, U"a capital letter") && each) ||
-      search(MD_RE(UR"(\bcapitalized\b)", 0), c) || (contains(c, U"capitalize") && each) ||
-      (contains(c, U"capitalized") && each) || (contains(c, U"capital") && each))
-    return title_case(text);
-  if (contains(c, U"must be in lowercase") || contains(c, U"all lowercase") || search(MD_RE(UR"(\blowercase\b)", 0), c))
-    return all_lower(text);
-  if (contains(c, U"written as a short blurb")) return true;
-  return false;
+  if (search(MD_RE(UR"(\ball[- ]?uppercase\b)", 0), c) || contains(c, U"in all uppercase letters") ||
+      contains(c, U"be provided in all uppercase letters") || contains(c, U"in capitalized form") || c == U"all uppercase") {
+    p.type = EnglishPlan::kUpper;
+  } else if (contains(c, U"capitalize the first letter of each word") || contains(c, U"capitalized letters for each word") ||
+             contains(c, U"have each word capitalized") || contains(c, U"each word must be capitalized") ||
+             contains(c, U"each word in") || (contains(c, U"a capital letter") && each) ||
+             search(MD_RE(UR"(\bcapitalized\b)", 0), c) || (contains(c, U"capitalize") && each) ||
+             (contains(c, U"capitalized") && each) || (contains(c, U"capital") && each)) {
+    p.type = EnglishPlan::kTitle;
+  } else if (contains(c, U"must be in lowercase") || contains(c, U"all lowercase") ||
+             search(MD_RE(UR"(\blowercase\b)", 0), c)) {
+    p.type = EnglishPlan::kLower;
+  } else if (contains(c, U"written as a short blurb")) {
+    p.type = EnglishPlan::kBlurb;
+  }
+  return p;
 }
+
+bool check_english(const EnglishPlan& p, U32View t) {
+  if (py_strip(t).empty()) return false;
+  if (p.type == EnglishPlan::kUnknown) return false;
+  if (p.type == EnglishPlan::kBlurb) return true;
+  U32 text(t);
+  switch (p.format) {
+    case EnglishPlan::kNone: break;
+    case EnglishPlan::kMixed: {
+      U32 tc = table_content(t, 0);
+      if (!tc.empty()) {
+        text = tc;
+      } else {
+        U32 h = heading_content(t);
+        text = h.empty() ? U32(t) : h;
+      }
+      break;
+    }
+    case EnglishPlan::kTable: text = table_content(t, p.table_part); break;
+    case EnglishPlan::kJson:
+      if (p.json_part && t.find('{') != U32View::npos && t.find('}') != U32View::npos) {
+        U32 got = p.json_part == 1 ? join_groups(MD_RE(UR"re("([^"]+)"\s*:)re", 0), t)
+                                   : join_groups(MD_RE(UR"re(:\s*"([^"]+)")re", 0), t);
+        if (!got.empty()) text = got;
+      }
+      break;
+    case EnglishPlan::kHeading: text = heading_content(t); break;
+  }
+  if (p.type == EnglishPlan::kUpper) return all_upper(text);
+  if (p.type == EnglishPlan::kTitle) return title_case(text);
+  return all_lower(text);
+}
+}  // namespace
+
+MdCheck md_language_english_plan(U32View c) {
+  auto plan = plan_english(c);
+  return [plan](U32View t) { return check_english(plan, t); };
+}
+bool md_language_english(U32View c, U32View t) { return check_english(plan_english(c), t); }
 
 // ---- Language_Chinese (the rule; the conversion is zhconv's, called from Python)
 

@@ -1,5 +1,6 @@
 // MulDimIF Format_Markdown and Format_Json.
 #include <algorithm>
+#include <memory>
 #include <set>
 
 #include "checks_muldimif.h"
@@ -264,11 +265,18 @@ bool block_quotes(U32View c, U32View low, U32View t) {
 
 }  // namespace
 
-bool md_format_markdown(U32View c, U32View t) {
-  U32 low = py_lower(c);
-  if (contains(low, U"block quotes") && !block_quotes(c, low, t)) return false;
-  if (contains(low, U"bold") && !search(MD_RE(UR"((\*\*.*?\*\*|__.*?__))", 0), t)) return false;
-  if (contains(low, U"bullet points")) {
+namespace {
+// What Format_Markdown.check reads from the constraint.
+struct MarkdownPlan {
+  U32 c, low;
+  bool block_quotes = false, bold = false, bullets = false, each = false;
+  std::vector<Rule> rules;
+};
+
+bool check_markdown(const MarkdownPlan& p, U32View t) {
+  if (p.block_quotes && !block_quotes(p.c, p.low, t)) return false;
+  if (p.bold && !search(MD_RE(UR"((\*\*.*?\*\*|__.*?__))", 0), t)) return false;
+  if (p.bullets) {
     bool any = false;
     const Regex& b = MD_RE(UR"(^\s*[-\*\+]\s)", 0);
     for (U32View l : split_char(t, '\n'))
@@ -278,20 +286,20 @@ bool md_format_markdown(U32View c, U32View t) {
       }
     if (!any) return false;
   }
-  std::vector<Rule> rules = parse_rules(c);
   std::vector<Heading> hs;
   const Regex& hre = MD_RE(UR"(^(#+)\s+(.*?)\s*$)", 0);
   for (U32View l : split_char(t, '\n')) {
     U32View s = py_strip(l);
+    if (s.empty() || s[0] != '#') continue;  // the pattern needs a leading '#'
     RegexMatch m;
     if (match(hre, s, &m)) hs.push_back({static_cast<int64_t>(group(m, s, 1).size()), py_strip(group(m, s, 2))});
   }
   auto all_rules = [&](const std::vector<Heading>& h) {
-    for (const auto& r : rules)
+    for (const auto& r : p.rules)
       if (!check_rule(r, h)) return false;
     return true;
   };
-  if (contains(low, U"each") || contains(low, U"any")) {
+  if (p.each) {
     if (hs.empty()) return false;
     for (const auto& h : hs)
       if (!all_rules({h})) return false;
@@ -299,6 +307,25 @@ bool md_format_markdown(U32View c, U32View t) {
   }
   return all_rules(hs);
 }
+
+MarkdownPlan plan_markdown(U32View c) {
+  MarkdownPlan p;
+  p.c = U32(c);
+  p.low = py_lower(c);
+  p.block_quotes = contains(p.low, U"block quotes");
+  p.bold = contains(p.low, U"bold");
+  p.bullets = contains(p.low, U"bullet points");
+  p.each = contains(p.low, U"each") || contains(p.low, U"any");
+  p.rules = parse_rules(c);
+  return p;
+}
+}  // namespace
+
+MdCheck md_format_markdown_plan(U32View c) {
+  auto plan = std::make_shared<const MarkdownPlan>(plan_markdown(c));
+  return [plan](U32View t) { return check_markdown(*plan, t); };
+}
+bool md_format_markdown(U32View c, U32View t) { return check_markdown(plan_markdown(c), t); }
 
 // ---- Format_Json
 

@@ -1,4 +1,6 @@
 // MulDimIF Format_Table and Format_Others.
+#include <memory>
+
 #include "checks_muldimif.h"
 
 namespace hirfast {
@@ -224,9 +226,8 @@ bool any_contains(const std::vector<U32>& hs, U32View a, U32View b = U32View()) 
 
 }  // namespace
 
-bool md_format_table(U32View constraint, U32View text) {
-  U32 c = py_lower(constraint);
-  TableRules rules = parse_table_rules(c);
+namespace {
+bool check_table(const U32& c, const TableRules& rules, U32View text) {
   if (text.find('|') == U32View::npos) {
     if (!contains(c, U"table")) return true;
     static const Regex* kOptional[] = {
@@ -333,6 +334,23 @@ bool md_format_table(U32View constraint, U32View text) {
   return true;
 }
 
+struct TablePlan {
+  U32 c;
+  TableRules rules;
+};
+}  // namespace
+
+MdCheck md_format_table_plan(U32View constraint) {
+  auto plan = std::make_shared<TablePlan>();
+  plan->c = py_lower(constraint);
+  plan->rules = parse_table_rules(plan->c);
+  return [plan](U32View t) { return check_table(plan->c, plan->rules, t); };
+}
+bool md_format_table(U32View constraint, U32View text) {
+  U32 c = py_lower(constraint);
+  return check_table(c, parse_table_rules(c), text);
+}
+
 // ---- Format_Others
 
 namespace {
@@ -425,6 +443,10 @@ bool md_format_others(U32View c, U32View t) {
       case 2: return attributes(t, num(), 1);
       case 3: {
         U32View phrase = group(m, c, 1);
+        // The reference turns a number word into an int before re.escape, which raises on it.
+        if (word_value(py_lower(phrase), {{U"one", 1}, {U"two", 2}, {U"three", 3}, {U"four", 4}, {U"five", 5},
+                                          {U"six", 6}, {U"seven", 7}, {U"eight", 8}, {U"nine", 9}, {U"ten", 10}}) >= 0)
+          throw MdRaise("TypeError: first argument must be string or compiled pattern");
         U32 word = U32(U"\\b") + re_escape(phrase) + U32(U"\\b");
         return search(*cached_regex(word, kI), t);
       }

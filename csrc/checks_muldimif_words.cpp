@@ -166,25 +166,50 @@ std::vector<U32> each_table(U32View text, U32View target) {
   return has_target ? out : cells;
 }
 
-bool each_check(U32View c, U32View t) {
+// What LengthWords_Each.check reads from the constraint (nothing of the response).
+struct EachPlan {
+  int char_mode = 0;  // "each word must be": 1 at most, 2 at least N characters
+  int64_t bound = 0;
+  const char* raises = nullptr;  // the reference raises on every response
+  bool parsed = false;
+  EachInfo info;
+};
+
+EachPlan plan_each(U32View c) {
+  EachPlan p;
   if (search(MD_RE(UR"(each word must be)", kI), c)) {
     RegexMatch m;
     if (!search(MD_RE(UR"((?i)must be (at most|at least) (\b(?:one|two|three|four|five|six|seven|eight|nine|ten|\d+)\b) characters)", 0),
-                c, &m))
-      throw MdRaise("AttributeError: 'NoneType' object has no attribute 'group'");
+                c, &m)) {
+      p.raises = "AttributeError: 'NoneType' object has no attribute 'group'";
+      return p;
+    }
     U32View op = group(m, c, 1), n = group(m, c, 2);
     if (op == U"at most" || op == U"at least") {
-      if (!py_isdigit_str(n)) throw MdRaise("ValueError: invalid literal for int()");
-      int64_t bound = py_int(n);
-      for (U32View w : split_char(t, ' ')) {
-        int64_t len = static_cast<int64_t>(w.size());
-        if (op == U"at most" ? len > bound : len < bound) return false;
+      if (!py_isdigit_str(n)) {
+        p.raises = "ValueError: invalid literal for int()";
+        return p;
       }
-      return true;
+      p.char_mode = op == U"at most" ? 1 : 2;
+      p.bound = py_int(n);
+      return p;
     }
   }
-  EachInfo info;
-  if (!parse_each(c, &info)) return false;
+  p.parsed = parse_each(c, &p.info);
+  return p;
+}
+
+bool each_check(const EachPlan& plan, U32View t) {
+  if (plan.raises) throw MdRaise(plan.raises);
+  if (plan.char_mode) {
+    for (U32View w : split_char(t, ' ')) {
+      int64_t len = static_cast<int64_t>(w.size());
+      if (plan.char_mode == 1 ? len > plan.bound : len < plan.bound) return false;
+    }
+    return true;
+  }
+  if (!plan.parsed) return false;
+  const EachInfo& info = plan.info;
   std::vector<U32> elements;
   const Regex& numbered = MD_RE(UR"(^\s*\d+\.\s+)", 0);
   const Regex& bullet = MD_RE(UR"(^\s*[-*] )", 0);
@@ -237,10 +262,22 @@ bool is_cjk(char32_t c) {
          (c >= 0x3000 && c <= 0x303F) || (c >= 0xFF00 && c <= 0xFFEF);
 }
 
-}  // namespace
+// What Length_Words.check reads from the constraint.
+struct WordsPlan {
+  bool each = false;
+  EachPlan each_plan;
+  std::optional<int64_t> exact;
+  std::optional<int64_t> min_words, max_words, min_sent, max_sent;
+  std::vector<U32> keywords;
+};
 
-bool md_length_words(U32View constraint, U32View t) {
-  if (search(MD_RE(UR"(\beach\b)", kI), constraint)) return each_check(constraint, t);
+WordsPlan plan_words(U32View constraint) {
+  WordsPlan p;
+  if (search(MD_RE(UR"(\beach\b)", kI), constraint)) {
+    p.each = true;
+    p.each_plan = plan_each(constraint);
+    return p;
+  }
   U32 c = py_lower(constraint);
   c = U32(py_strip(py_strip_chars(c, U"\"")));
   c = MD_RE(UR"(\s+)", 0).sub(c, U" ");
@@ -249,22 +286,11 @@ bool md_length_words(U32View constraint, U32View t) {
   c = py_replace(c, U"words", U"word");
   c = py_replace(c, U"a single", U"exactly one");
   c = U32(py_strip(c));
-
-  int64_t cjk = 0;
-  for (char32_t ch : t) cjk += is_cjk(ch);
-  int64_t word_count = cjk > 0 ? cjk : static_cast<int64_t>(py_split_ws(t).size());
-  int64_t sentence_count = 0;
-  for (size_t i = 0; i < t.size(); ++i) {
-    bool p = t[i] == '.' || t[i] == '!' || t[i] == '?';
-    bool prev = i > 0 && (t[i - 1] == '.' || t[i - 1] == '!' || t[i - 1] == '?');
-    sentence_count += p && !prev;
-  }
   RegexMatch m;
   if (search(MD_RE(UR"(exactly\s+([a-z0-9-, ]+?)\s+(\S+))", 0), c, &m)) {
-    auto n = parse_number(py_strip(group(m, c, 1)));
-    if (n) return word_count == *n;
+    p.exact = parse_number(py_strip(group(m, c, 1)));
+    if (p.exact) return p;
   }
-  std::optional<int64_t> min_words, max_words, min_sent, max_sent;
   // The reference's lookahead `(?=\s*word|$|\b)` ends each pattern, so consuming it instead gives
   // the same groups.
   static const Regex* kRanges[] = {
@@ -279,41 +305,63 @@ bool md_length_words(U32View constraint, U32View t) {
   for (const Regex* re : kRanges) {
     if (!search(*re, c, &m)) continue;
     // A pattern whose numbers do not parse leaves what it read for the next ones.
-    min_words = parse_number(py_strip(group(m, c, 1)));
-    max_words = parse_number(py_strip(group(m, c, 2)));
-    if (min_words && max_words) {
-      if (*min_words > *max_words) std::swap(min_words, max_words);
+    p.min_words = parse_number(py_strip(group(m, c, 1)));
+    p.max_words = parse_number(py_strip(group(m, c, 2)));
+    if (p.min_words && p.max_words) {
+      if (*p.min_words > *p.max_words) std::swap(p.min_words, p.max_words);
       break;
     }
   }
-  if (!min_words &&
+  if (!p.min_words &&
       search(MD_RE(UR"((?:at\s+least|minimum\s+of|minimum\s+length\s+of|no\s+less\s+than)\s+(\S+)\s+word)", 0), c, &m))
-    min_words = parse_number(py_strip(group(m, c, 1)));
-  if (!max_words &&
+    p.min_words = parse_number(py_strip(group(m, c, 1)));
+  if (!p.max_words &&
       search(MD_RE(UR"((?:not\s+exceed|not\s+exceeding|not\s+surpass|at\s+most|no\s+more\s+than|maximum\s+of|maximum\s+length\s+of|no\s+longer\s+than|limit\s+of|within|within\s+a)\s+(\S+)\s+word)", 0),
              c, &m))
-    max_words = parse_number(py_strip(group(m, c, 1)));
-  if (!max_words) {
-    if (search(MD_RE(UR"((?:最多)([0-9]+)(?:个|字))", 0), c, &m)) {
-      max_words = parse_number(py_strip(group(m, c, 1)));
-    }
-    if (!max_words && search(MD_RE(UR"((?:在)([0-9]+)\s*(?:个单词以内|个字以内|字以内|单词以内|词以内|字))", 0), c, &m))
-      max_words = parse_number(py_strip(group(m, c, 1)));
+    p.max_words = parse_number(py_strip(group(m, c, 1)));
+  if (!p.max_words) {
+    if (search(MD_RE(UR"((?:最多)([0-9]+)(?:个|字))", 0), c, &m)) p.max_words = parse_number(py_strip(group(m, c, 1)));
+    if (!p.max_words && search(MD_RE(UR"((?:在)([0-9]+)\s*(?:个单词以内|个字以内|字以内|单词以内|词以内|字))", 0), c, &m))
+      p.max_words = parse_number(py_strip(group(m, c, 1)));
   }
   if (search(MD_RE(UR"((?:at\s+least|minimum\s+of)\s+(\S+)\s+sentence)", 0), c, &m))
-    min_sent = parse_number(py_strip(group(m, c, 1)));
+    p.min_sent = parse_number(py_strip(group(m, c, 1)));
   if (search(MD_RE(UR"((?:not\s+exceed|at\s+most|no\s+more\s+than|maximum\s+of|maximum\s+length\s+of|no\s+longer\s+than)\s+(\S+)\s+sentence)", 0),
              c, &m))
-    max_sent = parse_number(py_strip(group(m, c, 1)));
-  for (const auto& km : MD_RE(UR"(["']([^']*)["'])", 0).finditer(c)) {
-    U32View kw = group(km, c, 1);
+    p.max_sent = parse_number(py_strip(group(m, c, 1)));
+  for (const auto& km : MD_RE(UR"(["']([^']*)["'])", 0).finditer(c)) p.keywords.emplace_back(group(km, c, 1));
+  return p;
+}
+
+bool check_words(const WordsPlan& p, U32View t) {
+  if (p.each) return each_check(p.each_plan, t);
+  int64_t cjk = 0;
+  for (char32_t ch : t) cjk += is_cjk(ch);
+  int64_t word_count = cjk > 0 ? cjk : static_cast<int64_t>(py_split_ws(t).size());
+  if (p.exact) return word_count == *p.exact;
+  for (const auto& kw : p.keywords)
     if (count_keyword(t, kw, 1) < 1) return false;
+  if (p.min_words && word_count < *p.min_words) return false;
+  if (p.max_words && word_count > *p.max_words) return false;
+  if (p.min_sent || p.max_sent) {
+    int64_t sentence_count = 0;
+    for (size_t i = 0; i < t.size(); ++i) {
+      bool q = t[i] == '.' || t[i] == '!' || t[i] == '?';
+      bool prev = i > 0 && (t[i - 1] == '.' || t[i - 1] == '!' || t[i - 1] == '?');
+      sentence_count += q && !prev;
+    }
+    if (p.min_sent && sentence_count < *p.min_sent) return false;
+    if (p.max_sent && sentence_count > *p.max_sent) return false;
   }
-  if (min_words && word_count < *min_words) return false;
-  if (max_words && word_count > *max_words) return false;
-  if (min_sent && sentence_count < *min_sent) return false;
-  if (max_sent && sentence_count > *max_sent) return false;
   return true;
 }
+
+}  // namespace
+
+MdCheck md_length_words_plan(U32View c) {
+  auto plan = std::make_shared<const WordsPlan>(plan_words(c));
+  return [plan](U32View t) { return check_words(*plan, t); };
+}
+bool md_length_words(U32View c, U32View t) { return check_words(plan_words(c), t); }
 
 }  // namespace hirfast

@@ -218,7 +218,7 @@ def _zhconv_verdict(rule: int, text: str) -> bool:
             return False
         return convert(text, "zh-tw" if rule == 3 else "zh-cn") == text
     target = "zh-cn" if rule == 4 else "zh-tw"  # has traditional / has simplified characters
-    return any(convert(c, target) != c for c in text)
+    return any(convert(c, target) != c for c in set(text))  # per character: each distinct one once
 
 
 _C.set_muldimif_zhconv(_zhconv_verdict)

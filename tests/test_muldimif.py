@@ -130,9 +130,20 @@ def test_parsing_traps_give_the_reference_answer(category, subcategory, text, re
     assert _one(category, subcategory, text, response) is expected
 
 
-def test_a_check_the_reference_raises_on_is_not_followed():
-    # "Each word must be at most five characters": the reference calls int("five") (ValueError).
-    assert _one("Length", "Words", "Each word must be at most five characters", "a b") is False
+@pytest.mark.parametrize("category,subcategory,text,response", [
+    # int("five") (ValueError)
+    ("Length", "Words", "Each word must be at most five characters", "a b"),
+    # the phrase "two" becomes the int 2, and re.escape(2) raises TypeError
+    ("Format", "Text", "Must include 'two'", "two"),
+    # "at least" without a number before "block quotes": None.group (AttributeError)
+    ("Markdown", "Block quotes", "Use at least some block quotes", "> a"),
+    # a word bound that does not parse (None < int raises TypeError)
+    ("Content", "Keywords", "Use at least many words with the keyword 'a'", "a"),
+    # "Each example must start with" but no start identifier to read (None.group)
+    ("Content", "Identifiers", "Each example must start with a verb", "Run"),
+])
+def test_a_check_the_reference_raises_on_is_not_followed(category, subcategory, text, response):
+    assert _one(category, subcategory, text, response) is False
 
 
 def test_an_unknown_key_is_an_error_naming_it():
