@@ -193,3 +193,36 @@ def test_eval_report_counts(contract):
     assert f"all constraints 2/3 = 0.6667" in text
     assert f"micro {n - 1}/{n} = {(n - 1) / n:.4f}" in text
     assert "per difficulty" in text and "per constraint pattern" in text
+
+
+def test_mangled_constraints_and_responses_give_verdicts_not_crashes(contract):
+    # Untrusted text on both sides: constraint texts with characters inserted, deleted and
+    # swapped, against responses cut, repeated and spliced, must give a verdict for every pair.
+    import random
+
+    rng = random.Random(7)
+    alphabet = list("|#>-*{}[]\":,.!? \n\t'`0123456789aeoxyz") + ["两", "十", "“", "”", "–", "\u2028", "😀"]
+    rows = rng.sample(contract, 300)
+    responses, constraints = [], []
+    for prompt, resp, _ in rows:
+        text = resp["response"]
+        cut = rng.randrange(len(text) + 1)
+        responses.append(rng.choice([text[:cut], text * 3, text[cut:] + "{" * 50 + text[:cut],
+                                     "".join(rng.choice(alphabet) for _ in range(200))]))
+        row = []
+        for c in prompt.constraints:
+            t = list(c[2])
+            for _ in range(rng.randrange(1, 6)):
+                op, k = rng.randrange(3), rng.randrange(len(t) + 1)
+                if op == 0:
+                    t.insert(k, rng.choice(alphabet))
+                elif op == 1 and t:
+                    del t[min(k, len(t) - 1)]
+                elif len(t) > 1:
+                    j = rng.randrange(len(t))
+                    t[min(k, len(t) - 1)], t[j] = t[j], t[min(k, len(t) - 1)]
+            row.append([c[0], c[1], "".join(t)])
+        constraints.append(row)
+    got = verify.check_muldimif(responses, constraints, num_threads=2)
+    assert [len(v) for v in got] == [len(c) for c in constraints]
+    assert all(isinstance(x, bool) for v in got for x in v)
