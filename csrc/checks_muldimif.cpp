@@ -27,18 +27,24 @@ class MdChecker final : public Checker {
   MdCheck check_;
 };
 
-// The check of `text` by `fn`: its plan where the class has one (what the reference would raise
-// while reading the text is raised again by every check, as the reference raises per call).
+// The check of `text` by `fn`: its plan where the class has one. A text the reference raises on
+// whatever the response is an InputError (ConstraintError in Python, field "kwargs.text"); other
+// failures while planning are raised again by every check (counted as not followed).
 MdCheck make_check(MdFn fn, U32 text) {
   static const std::pair<MdFn, MdPlanFn> kPlans[] = {
       {md_length_words, md_length_words_plan},         {md_format_markdown, md_format_markdown_plan},
       {md_format_table, md_format_table_plan},         {md_content_keywords, md_content_keywords_plan},
       {md_length_sentences, md_length_sentences_plan}, {md_language_english, md_language_english_plan},
+      {md_format_others, md_format_others_plan},       {md_content_others, md_content_others_plan},
   };
   for (const auto& p : kPlans) {
     if (p.first != fn) continue;
     try {
       return p.second(text);
+    } catch (const MdRaise& e) {
+      // The reference would raise on every response: bad input, named like a bad kwarg.
+      throw InputError("kwargs.text", std::string("the MulDimIF reference raises on this constraint text (") +
+                                          e.what() + ")");
     } catch (const AssetError&) {
       throw;
     } catch (const std::exception&) {

@@ -116,8 +116,11 @@ bool md_length_words(U32View c, U32View t);
 
 // The check of one constraint text, with what the reference reads from the text parsed once (a
 // checker is built once per batch for all the responses that share the constraint). Classes
-// without one are checked by calling md_<class>(text, response) per response.
+// without one are checked by calling md_<class>(text, response) per response. A plan throws
+// MdRaise where the reference raises on the constraint text whatever the response.
 using MdCheck = std::function<bool(U32View)>;
+MdCheck md_format_others_plan(U32View c);
+MdCheck md_content_others_plan(U32View c);
 MdCheck md_length_words_plan(U32View c);
 MdCheck md_format_markdown_plan(U32View c);
 MdCheck md_format_table_plan(U32View c);

@@ -1,4 +1,6 @@
 // MulDimIF Content_Others and Content_Punctuation.
+#include <memory>
+
 #include "checks_muldimif.h"
 #include "punkt.h"
 
@@ -93,6 +95,15 @@ bool md_content_others(U32View c, U32View t) {
   if (c == U"It must include in-text citations") return search(MD_RE(UR"(\[\d+\]|\([A-Za-z]+, \d{4}\))", 0), t);
   if (contains(c, U"be in full sentences")) return true;
   return false;
+}
+
+MdCheck md_content_others_plan(U32View c) {
+  // The one raise that depends on the constraint alone: a start rule with no identifier to read.
+  if (contains(c, U"Each example must start with") &&
+      !match(MD_RE(UR"(Start identifier( must be|:)(?:.*)?\s'([^']+)')", 0), c))
+    throw MdRaise("AttributeError: 'NoneType' object has no attribute 'group'");
+  auto text = std::make_shared<const U32>(c);
+  return [text](U32View t) { return md_content_others(*text, t); };
 }
 
 namespace {

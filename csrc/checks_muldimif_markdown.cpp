@@ -241,25 +241,38 @@ bool check_rule(const Rule& r, const std::vector<Heading>& hs) {
   return false;
 }
 
-bool block_quotes(U32View c, U32View low, U32View t) {
+// _check_block_quotes: mode 0 every line quoted, 1 some line quoted, 2 at least `need` quoted.
+struct BlockQuotes {
+  int mode = 0;
+  int64_t need = 0;
+};
+
+BlockQuotes plan_block_quotes(U32View c, U32View low) {
+  BlockQuotes b;
+  if (contains(low, U"at least")) {
+    RegexMatch m;
+    if (!search(MD_RE(UR"((?i)(\b(?:one|two|three|four|five|six|seven|eight|nine|ten|\d+)\b) block quotes)", 0), c, &m))
+      throw MdRaise("AttributeError: 'NoneType' object has no attribute 'group'");
+    b.mode = 2;
+    b.need = word_to_number(group(m, c, 1));
+    if (b.need < 0) throw MdRaise("TypeError: '<' not supported between int and NoneType");
+  } else if (contains(low, U"use block quotes") || contains(low, U"using block quotes") ||
+             contains(low, U"include a block quote") || contains(low, U"using markdown block quotes") ||
+             contains(low, U"employ block quotes") || contains(low, U"present the headline as a block quote")) {
+    b.mode = 1;
+  }
+  return b;
+}
+
+bool block_quotes(const BlockQuotes& b, U32View t) {
   auto lines = split_char(t, '\n');
   size_t quoted = 0;
   for (U32View l : lines) {
     U32View s = py_strip(l);
     if (!s.empty() && s[0] == '>') ++quoted;
   }
-  if (contains(low, U"at least")) {
-    RegexMatch m;
-    if (!search(MD_RE(UR"((?i)(\b(?:one|two|three|four|five|six|seven|eight|nine|ten|\d+)\b) block quotes)", 0), c, &m))
-      throw MdRaise("AttributeError: 'NoneType' object has no attribute 'group'");
-    int64_t need = word_to_number(group(m, c, 1));
-    if (need < 0) throw MdRaise("TypeError: '<' not supported between int and NoneType");
-    return static_cast<int64_t>(quoted) >= need;
-  }
-  if (contains(low, U"use block quotes") || contains(low, U"using block quotes") || contains(low, U"include a block quote") ||
-      contains(low, U"using markdown block quotes") || contains(low, U"employ block quotes") ||
-      contains(low, U"present the headline as a block quote"))
-    return quoted != 0;
+  if (b.mode == 2) return static_cast<int64_t>(quoted) >= b.need;
+  if (b.mode == 1) return quoted != 0;
   return quoted == lines.size();
 }
 
@@ -268,13 +281,13 @@ bool block_quotes(U32View c, U32View low, U32View t) {
 namespace {
 // What Format_Markdown.check reads from the constraint.
 struct MarkdownPlan {
-  U32 c, low;
   bool block_quotes = false, bold = false, bullets = false, each = false;
+  BlockQuotes quotes;
   std::vector<Rule> rules;
 };
 
 bool check_markdown(const MarkdownPlan& p, U32View t) {
-  if (p.block_quotes && !block_quotes(p.c, p.low, t)) return false;
+  if (p.block_quotes && !block_quotes(p.quotes, t)) return false;
   if (p.bold && !search(MD_RE(UR"((\*\*.*?\*\*|__.*?__))", 0), t)) return false;
   if (p.bullets) {
     bool any = false;
@@ -310,12 +323,12 @@ bool check_markdown(const MarkdownPlan& p, U32View t) {
 
 MarkdownPlan plan_markdown(U32View c) {
   MarkdownPlan p;
-  p.c = U32(c);
-  p.low = py_lower(c);
-  p.block_quotes = contains(p.low, U"block quotes");
-  p.bold = contains(p.low, U"bold");
-  p.bullets = contains(p.low, U"bullet points");
-  p.each = contains(p.low, U"each") || contains(p.low, U"any");
+  U32 low = py_lower(c);
+  p.block_quotes = contains(low, U"block quotes");
+  if (p.block_quotes) p.quotes = plan_block_quotes(c, low);
+  p.bold = contains(low, U"bold");
+  p.bullets = contains(low, U"bullet points");
+  p.each = contains(low, U"each") || contains(low, U"any");
   p.rules = parse_rules(c);
   return p;
 }

@@ -354,8 +354,6 @@ bool md_format_table(U32View constraint, U32View text) {
 // ---- Format_Others
 
 namespace {
-constexpr const char32_t* kNumAlt = UR"((\d+|one|two|three|four|five|six|seven|eight|nine|ten))";
-
 // re.escape (Python 3.7+: only these characters).
 U32 re_escape(U32View s) {
   static const U32View special = U"()[]{}?*+-|^$\\.&~# \t\n\r\v\f";
@@ -392,7 +390,16 @@ bool attributes(U32View t, int64_t bound, int mode) {  // mode 0: at most, 1: at
 }
 }  // namespace
 
-bool md_format_others(U32View c, U32View t) {
+namespace {
+// What Format_Others.check reads from the constraint: the first rule whose pattern it matches,
+// that rule's number and (for "Must include '...'") the phrase's pattern.
+struct OthersPlan {
+  int handler = -1;  // -1: no rule matched
+  int64_t num = 0;
+  std::shared_ptr<const Regex> phrase;
+};
+
+OthersPlan plan_others(U32View c) {
   struct R {
     const Regex* re;
     int handler;
@@ -429,52 +436,61 @@ bool md_format_others(U32View c, U32View t) {
       {MD_O(UR"(Response must be written at medium length)"), 14, -1},
   };
 #undef MD_O
-  (void)kNumAlt;
+  OthersPlan p;
   for (const R& r : kRules) {
     RegexMatch m;
     if (!search(*r.re, c, &m)) continue;
-    auto num = [&]() { return r.arg >= 0 ? r.arg : others_number(group(m, c, 1)); };
-    switch (r.handler) {
-      case 0: return attributes(t, num(), 0);
-      case 1: {
-        int64_t n = num();
-        return attributes(t, n, 0) && attributes(t, n, 1);
-      }
-      case 2: return attributes(t, num(), 1);
-      case 3: {
-        U32View phrase = group(m, c, 1);
-        // The reference turns a number word into an int before re.escape, which raises on it.
-        if (word_value(py_lower(phrase), {{U"one", 1}, {U"two", 2}, {U"three", 3}, {U"four", 4}, {U"five", 5},
-                                          {U"six", 6}, {U"seven", 7}, {U"eight", 8}, {U"nine", 9}, {U"ten", 10}}) >= 0)
-          throw MdRaise("TypeError: first argument must be string or compiled pattern");
-        U32 word = U32(U"\\b") + re_escape(phrase) + U32(U"\\b");
-        return search(*cached_regex(word, kI), t);
-      }
-      case 4: return search(MD_RE(UR"(\(\s*\w+,\s*\d{4}\s*\))", 0), t);
-      case 5: return !search(MD_RE(UR"(^\s*[-*])", kM), t);
-      case 6: return search(MD_RE(UR"(^\s*[-*])", kM), t);
-      case 7: return search(MD_RE(UR"(^>)", kM), t) || contains(py_lower(t), U"<blockquote>");
-      case 8: {
-        int64_t max_rows = num();
-        const Regex& sep = MD_RE(UR"(^\|(\s*-+\s*\|)+$)", 0);
-        int64_t data_rows = 0;
-        for (const auto& row : MD_RE(UR"(^\|.*\|$)", kM).finditer(t))
-          data_rows += !match(sep, t.substr(row.start, row.end - row.start));
-        int64_t html = static_cast<int64_t>(py_count(py_lower(t), U"<tr>"));
-        return data_rows <= max_rows && html <= max_rows;
-      }
-      case 9: return true;
-      case 10: return t.size() <= 200;
-      case 11: {
-        int64_t need = num();
-        return static_cast<int64_t>(MD_RE(UR"((\[\d+\]|\([A-Za-z]+, \d{4}\)))", 0).count(t)) >= need;
-      }
-      case 12: return !search(MD_RE(UR"(^\s*(\d+\.)\s)", kM), t);
-      case 13: return !search(MD_RE(UR"(^\s*\d+\.)", kM), t);
-      case 14: return t.size() > 200 && t.size() <= 400;
+    p.handler = r.handler;
+    if (r.handler == 3) {
+      U32View phrase = group(m, c, 1);
+      // The reference turns a number word into an int before re.escape, which raises on it.
+      if (word_value(py_lower(phrase), {{U"one", 1}, {U"two", 2}, {U"three", 3}, {U"four", 4}, {U"five", 5},
+                                        {U"six", 6}, {U"seven", 7}, {U"eight", 8}, {U"nine", 9}, {U"ten", 10}}) >= 0)
+        throw MdRaise("TypeError: first argument must be string or compiled pattern");
+      p.phrase = cached_regex(U32(U"\\b") + re_escape(phrase) + U32(U"\\b"), kI);
+    } else if (r.arg >= 0) {
+      p.num = r.arg;
+    } else if (!m.groups.empty() && has_group(m, 1)) {
+      p.num = others_number(group(m, c, 1));
     }
+    return p;
+  }
+  return p;
+}
+
+bool check_others(const OthersPlan& p, U32View t) {
+  switch (p.handler) {
+    case 0: return attributes(t, p.num, 0);
+    case 1: return attributes(t, p.num, 0) && attributes(t, p.num, 1);
+    case 2: return attributes(t, p.num, 1);
+    case 3: return search(*p.phrase, t);
+    case 4: return search(MD_RE(UR"(\(\s*\w+,\s*\d{4}\s*\))", 0), t);
+    case 5: return !search(MD_RE(UR"(^\s*[-*])", kM), t);
+    case 6: return search(MD_RE(UR"(^\s*[-*])", kM), t);
+    case 7: return search(MD_RE(UR"(^>)", kM), t) || contains(py_lower(t), U"<blockquote>");
+    case 8: {
+      const Regex& sep = MD_RE(UR"(^\|(\s*-+\s*\|)+$)", 0);
+      int64_t data_rows = 0;
+      for (const auto& row : MD_RE(UR"(^\|.*\|$)", kM).finditer(t))
+        data_rows += !match(sep, t.substr(row.start, row.end - row.start));
+      int64_t html = static_cast<int64_t>(py_count(py_lower(t), U"<tr>"));
+      return data_rows <= p.num && html <= p.num;
+    }
+    case 9: return true;
+    case 10: return t.size() <= 200;
+    case 11: return static_cast<int64_t>(MD_RE(UR"((\[\d+\]|\([A-Za-z]+, \d{4}\)))", 0).count(t)) >= p.num;
+    case 12: return !search(MD_RE(UR"(^\s*(\d+\.)\s)", kM), t);
+    case 13: return !search(MD_RE(UR"(^\s*\d+\.)", kM), t);
+    case 14: return t.size() > 200 && t.size() <= 400;
   }
   return false;
 }
+}  // namespace
+
+MdCheck md_format_others_plan(U32View c) {
+  auto plan = std::make_shared<const OthersPlan>(plan_others(c));
+  return [plan](U32View t) { return check_others(*plan, t); };
+}
+bool md_format_others(U32View c, U32View t) { return check_others(plan_others(c), t); }
 
 }  // namespace hirfast

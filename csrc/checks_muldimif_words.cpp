@@ -166,11 +166,11 @@ std::vector<U32> each_table(U32View text, U32View target) {
   return has_target ? out : cells;
 }
 
-// What LengthWords_Each.check reads from the constraint (nothing of the response).
+// What LengthWords_Each.check reads from the constraint (nothing of the response); MdRaise where
+// the reference raises on it whatever the response.
 struct EachPlan {
   int char_mode = 0;  // "each word must be": 1 at most, 2 at least N characters
   int64_t bound = 0;
-  const char* raises = nullptr;  // the reference raises on every response
   bool parsed = false;
   EachInfo info;
 };
@@ -181,14 +181,12 @@ EachPlan plan_each(U32View c) {
     RegexMatch m;
     if (!search(MD_RE(UR"((?i)must be (at most|at least) (\b(?:one|two|three|four|five|six|seven|eight|nine|ten|\d+)\b) characters)", 0),
                 c, &m)) {
-      p.raises = "AttributeError: 'NoneType' object has no attribute 'group'";
-      return p;
+      throw MdRaise("AttributeError: 'NoneType' object has no attribute 'group'");
     }
     U32View op = group(m, c, 1), n = group(m, c, 2);
     if (op == U"at most" || op == U"at least") {
       if (!py_isdigit_str(n)) {
-        p.raises = "ValueError: invalid literal for int()";
-        return p;
+        throw MdRaise("ValueError: invalid literal for int()");
       }
       p.char_mode = op == U"at most" ? 1 : 2;
       p.bound = py_int(n);
@@ -200,7 +198,6 @@ EachPlan plan_each(U32View c) {
 }
 
 bool each_check(const EachPlan& plan, U32View t) {
-  if (plan.raises) throw MdRaise(plan.raises);
   if (plan.char_mode) {
     for (U32View w : split_char(t, ' ')) {
       int64_t len = static_cast<int64_t>(w.size());

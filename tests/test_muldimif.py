@@ -130,20 +130,41 @@ def test_parsing_traps_give_the_reference_answer(category, subcategory, text, re
     assert _one(category, subcategory, text, response) is expected
 
 
-@pytest.mark.parametrize("category,subcategory,text,response", [
+@pytest.mark.parametrize("category,subcategory,text", [
     # int("five") (ValueError)
-    ("Length", "Words", "Each word must be at most five characters", "a b"),
+    ("Length", "Words", "Each word must be at most five characters"),
     # the phrase "two" becomes the int 2, and re.escape(2) raises TypeError
-    ("Format", "Text", "Must include 'two'", "two"),
+    ("Format", "Text", "Must include 'two'"),
     # "at least" without a number before "block quotes": None.group (AttributeError)
-    ("Markdown", "Block quotes", "Use at least some block quotes", "> a"),
-    # a word bound that does not parse (None < int raises TypeError)
-    ("Content", "Keywords", "Use at least many words with the keyword 'a'", "a"),
+    ("Markdown", "Block quotes", "Use at least some block quotes"),
     # "Each example must start with" but no start identifier to read (None.group)
-    ("Content", "Identifiers", "Each example must start with a verb", "Run"),
+    ("Content", "Identifiers", "Each example must start with a verb"),
+    # a word bound written with a digit that int() refuses ("²".isdigit() is True)
+    ("Content", "Keywords", "Use at least \u00b2 words and the keyword 'a'"),
 ])
-def test_a_check_the_reference_raises_on_is_not_followed(category, subcategory, text, response):
+def test_a_constraint_text_the_reference_raises_on_is_an_error_naming_it(category, subcategory, text):
+    with pytest.raises(verify.ConstraintError) as err:
+        verify.check_muldimif(["a response", "another"], [[], [["Length", "Words", "ok"], [category, subcategory, text]]])
+    assert (err.value.row, err.value.constraint, err.value.field) == (1, 1, "kwargs.text")
+    assert "reference raises" in err.value.reason
+
+
+@pytest.mark.parametrize("category,subcategory,text,response", [
+    # the unreadable word bound is None, compared with the count (TypeError) only when the
+    # response gets that far
+    ("Content", "Keywords", "Use at least many words with the keyword 'a'", "a"),
+    # json.loads raises ValueError (not JSONDecodeError) on an integer of over 4300 digits
+    ("Json", "Object nesting levels", "The JSON must have a nesting level of 2", "[" + "1" * 5000 + "]"),
+])
+def test_a_response_the_reference_raises_on_is_not_followed(category, subcategory, text, response):
     assert _one(category, subcategory, text, response) is False
+
+
+def test_the_reference_answers_where_its_raise_depends_on_the_response():
+    # The same unreadable bound: a response that fails the capital-letter rule first is a plain False
+    # for the reference too, and one that passes every rule before it raises there.
+    text = "Must use capitalized letters for each word, at least many words"
+    assert _one("Content", "Keywords", text, "lower case") is False
 
 
 def test_an_unknown_key_is_an_error_naming_it():

@@ -60,6 +60,14 @@ def test_bad_type3_rows_name_the_field(constraints, field, reason):
     assert err.value.field == field and reason in err.value.reason and err.value.where == "f.jsonl:7"
 
 
+def test_a_type3_constraint_the_reference_raises_on_makes_the_row_malformed():
+    row = _type3_row("q", [ALWAYS, ["Length", "Words", "Each word must be at most five characters"]])
+    with pytest.raises(DataError) as err:
+        parse_row(row, where="f.jsonl:3")
+    assert err.value.field == "constraint 1 (muldimif:Length_Words): kwargs.text"
+    assert "reference raises" in err.value.reason
+
+
 def test_type3_rows_count_as_loaded(tmp_path):
     path = tmp_path / "hir.jsonl"
     path.write_text("\n".join(json.dumps(_type3_row(f"Question {i}", [ALWAYS, NEVER])) for i in range(3)) + "\n")
