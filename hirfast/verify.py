@@ -1,4 +1,4 @@
-"""Batch constraint checking with hirfast's C++ engine (IFEval and IFBench instruction ids).
+"""Batch constraint checking with hirfast's C++ engine (IFEval, IFBench and MulDimIF).
 
 This module never imports torch: it is the part users take alone as a reward function.
 
@@ -14,6 +14,11 @@ pair, strict and loose:
 
 An exception inside a reference check counts as "not followed"; bad *input* (an unknown id, a
 missing or ill-typed kwarg, an invalid pattern) raises :class:`ConstraintError` instead.
+
+MulDimIF constraints (``[category, subcategory, text]``, see :func:`check_muldimif` and
+docs/MULDIMIF.md) are the ids ``"muldimif:<category>_<subcategory>"`` with kwargs ``{"text": ...}``;
+they follow the MulDimIF reference instead of the rules above: no blank-response rule, and
+``loose`` gives the strict verdict.
 """
 from __future__ import annotations
 
