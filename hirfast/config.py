@@ -101,6 +101,23 @@ class TrainConfig:
     progress: bool = _f(True, "show a progress bar")
     tensorboard: bool = _f(False, "also write TensorBoard events to out/tensorboard")
 
+    # --- HIR-16K type4 criteria: dataset functions (sandbox) and soft criteria (LLM judge) ---
+    allow_dataset_code: bool = _f(False, "run type4 rows' [rule] functions (untrusted dataset "
+                                         "code) in the sandbox; off: such rows are skipped")
+    sandbox_workers: int = _f(2, "sandbox worker processes for [rule] functions")
+    sandbox_timeout_s: float = _f(2.0, "wall-clock (and CPU) limit of one [rule] call")
+    sandbox_memory_mb: int = _f(1024, "address-space limit of one [rule] call, MiB")
+    judge_model: str | None = _f(None, "the LLM judge's model name for [llm] criteria (unset: "
+                                       "rows with them are skipped)")
+    judge_base_url: str | None = _f(None, "the judge's OpenAI-compatible API root, e.g. "
+                                          "http://127.0.0.1:8080/v1; default OPENAI_BASE_URL")
+    judge_api_key_env: str = _f("OPENAI_API_KEY", "environment variable holding the judge's key")
+    judge_concurrency: int = _f(8, "judge requests in flight at most")
+    judge_timeout_s: float = _f(60.0, "one judge request's timeout, seconds")
+    judge_retries: int = _f(3, "retries of a failed judge request (exponential backoff)")
+    judge_cache: str | None = _f(None, "SQLite cache of judge verdicts; default "
+                                      "out/judge_cache.sqlite; empty: no cache")
+
     def validate(self) -> "TrainConfig":
         """Raise ``ValueError`` naming the first bad field."""
         for f in dataclasses.fields(self):
@@ -109,7 +126,7 @@ class TrainConfig:
                 raise ValueError(f"{f.name} = {getattr(self, f.name)!r}: expected one of {choices}")
         positive = ["steps", "tasks_per_step", "rollouts_per_task", "max_new_tokens",
                     "max_prompt_tokens", "mini_batches", "max_tokens_per_micro_batch",
-                    "verify_threads", "eval_samples"]
+                    "verify_threads", "eval_samples", "sandbox_workers", "judge_concurrency"]
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} = {getattr(self, name)}: must be at least 1")
@@ -118,6 +135,13 @@ class TrainConfig:
                      "top_k", "eval_tasks"]:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} = {getattr(self, name)}: must not be negative")
+        if self.sandbox_timeout_s <= 0 or self.judge_timeout_s <= 0:
+            raise ValueError("sandbox_timeout_s and judge_timeout_s must be > 0")
+        if self.sandbox_memory_mb < 64:
+            raise ValueError(f"sandbox_memory_mb = {self.sandbox_memory_mb}: at least 64 (a Python "
+                             "child needs that much address space)")
+        if self.judge_retries < 0:
+            raise ValueError(f"judge_retries = {self.judge_retries}: must not be negative")
         if self.temperature <= 0:
             raise ValueError(f"temperature = {self.temperature}: must be > 0 for sampling")
         if not 0 < self.top_p <= 1:

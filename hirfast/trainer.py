@@ -47,7 +47,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from . import verify
+from . import rewards, verify
 from .advantages import compute_advantages
 from .config import TrainConfig, add_config_arguments, config_from_args
 from .constraints import Task, generate_tasks
@@ -166,8 +166,10 @@ class HiRTrainer:
                 self.reference = copy.deepcopy(self.model)
             self.reference.to(self.device, infer_dtype).eval().requires_grad_(False)
 
-        self.verifier = verifier or partial(verify.check, loose=config.loose_verify,
-                                            num_threads=config.verify_threads)
+        # Engine ids go to the C++ checker; HIR-16K type4 criteria to the sandbox / the judge.
+        self.verifier = verifier or rewards.build_verifier(
+            partial(verify.check, loose=config.loose_verify, num_threads=config.verify_threads),
+            **rewards.options_from_config(config))
         self.integrity_fn, self.diversity_fn = integrity_fn, diversity_fn
         self._prompt_cache: dict[str, list[int]] = {}
 
@@ -194,7 +196,8 @@ class HiRTrainer:
 
     def _load_tasks(self) -> list[Task]:
         if self.cfg.data:
-            tasks, report = load_tasks(self.cfg.data, strict=self.cfg.strict_data)
+            tasks, report = load_tasks(self.cfg.data, strict=self.cfg.strict_data,
+                                       **rewards.load_options(self.cfg))
             if not tasks:
                 raise ValueError(f"{self.cfg.data}: no usable rows ({report.summary()})")
             return tasks
@@ -203,7 +206,8 @@ class HiRTrainer:
 
     def _load_eval_tasks(self) -> list[Task]:
         if self.cfg.eval_data:
-            tasks, _ = load_tasks(self.cfg.eval_data, strict=self.cfg.strict_data)
+            tasks, _ = load_tasks(self.cfg.eval_data, strict=self.cfg.strict_data,
+                                  **rewards.load_options(self.cfg))
         else:
             seen = {t.instruction() for t in self.tasks}
             tasks = [t for t in generate_tasks(self.cfg.eval_tasks * 2, seed=self.cfg.seed + 1,
@@ -366,6 +370,7 @@ class HiRTrainer:
             "tokens_per_s_replay": resp_tokens / max(times["replay"], 1e-9),
             "tokens_per_s_train": train_tokens / max(times["train"], 1e-9),
             **{f"time_{k}": v for k, v in times.items()},
+            **(self.verifier.metrics() if hasattr(self.verifier, "metrics") else {}),
         }
         return metrics
 
