@@ -35,6 +35,7 @@ TEST_ORACLES = [
     "emoji==2.16.0",
     "syllapy==0.8.0",
     "immutabledict",
+    "zhconv==1.4.3",  # MulDimIF Language_Chinese (GPLv2+): called, never copied; optional at run time
 ]
 
 setup(
@@ -76,6 +77,7 @@ setup(
         "judge": ["openai>=1.0"],  # [llm] criteria of HIR-16K type4 rows
         "bench": ["pytest>=8", "pytest-benchmark>=4", "triton>=3.2", "liger-kernel",
                   "cut-cross-entropy"] + TEST_ORACLES,
+        "muldimif": ["zhconv==1.4.3"],  # the Language_Chinese checks of MulDimIF call it
         "flash": ["flash-attn>=2.6"],
         "xformers": ["xformers"],
         "tensorboard": ["tensorboard"],

@@ -6,10 +6,13 @@ Formats, detected row by row (one JSON object per line):
   ``"query"`` and per-constraint ``"texts"`` so the instruction can be rewritten.
 - **HIR-16K** (sastpg/HIR-16K) ``{"messages", "criteria", "source", "ground_truth"}``: ``source``
   type1/type2 carry ``{"instruction_id_list", "kwargs"}`` (IFEval / IFBench ids) and are used;
+  type3 carries MulDimIF triples ``{"constraints": [[category, subcategory, text], ...],
+  "constraint_pattern"}``, used as ids ``"muldimif:<category>_<subcategory>"`` with kwargs
+  ``{"text": text}`` (:func:`hirfast.verify.muldimif_constraint`);
   type4 carry ``{"checker": ["[rule] ..." | "[llm] ...", ...], "functions": [...]}``
   (:mod:`hirfast.rewards.type4`): rows with ``[rule]`` criteria load with ``allow_dataset_code``
   (checked in the sandbox), rows with ``[llm]`` criteria with a judge; otherwise they are counted
-  and skipped with the reason. type3 (MulDimIF triples) has no checker here yet and is skipped.
+  and skipped with the reason.
 - **allenai IF_multi_constraints_upto5** ``{"messages", "ground_truth"}`` with ``ground_truth``
   (a list, or its JSON text) ``[{"instruction_id": [...], "kwargs": [...]}]``.
 
@@ -43,7 +46,6 @@ log = logging.getLogger("hirfast.data")
 
 # HIR-16K sources without a checker in hirfast yet: counted and skipped.
 UNSUPPORTED_SOURCES = {
-    "type3": "HIR-16K type3 (MulDimIF constraint triples): no checker for them in hirfast yet",
 }
 
 
@@ -187,17 +189,24 @@ def parse_row(line: str | dict, *, where: str = "<row>", validate: bool = True,
                                len(crit) if isinstance(crit, list) else 0)
         if source == "type4":
             return _type4_task(row, where, allow_dataset_code, judge)
-        if source not in ("type1", "type2"):
+        if source not in ("type1", "type2", "type3"):
             raise DataError(where, "source", f"expected type1..type4, got {source!r}")
         instruction = _user_message(row, where)
         gt = _json_field(row["ground_truth"], where, "ground_truth")
-        if not isinstance(gt, dict):
+        if source == "type3":
+            ids, kwargs = _muldimif_constraints(gt, where)
+            texts = _texts(row.get("criteria"), len(ids), where, "criteria")
+            if texts is None:
+                texts = [kw["text"] for kw in kwargs]
+            query = None
+        elif not isinstance(gt, dict):
             raise DataError(where, "ground_truth", "expected an object with instruction_id_list "
                             "and kwargs for a type1/type2 row")
-        ids, kwargs = _ids_and_kwargs(gt.get("instruction_id_list"), gt.get("kwargs"), where,
-                                      "ground_truth.instruction_id_list", "ground_truth.kwargs")
-        texts = _texts(row.get("criteria"), len(ids), where, "criteria")
-        query = None
+        else:
+            ids, kwargs = _ids_and_kwargs(gt.get("instruction_id_list"), gt.get("kwargs"), where,
+                                          "ground_truth.instruction_id_list", "ground_truth.kwargs")
+            texts = _texts(row.get("criteria"), len(ids), where, "criteria")
+            query = None
     elif "ground_truth" in row:
         instruction = _user_message(row, where)
         gt = _json_field(row["ground_truth"], where, "ground_truth")
@@ -298,6 +307,29 @@ def _validate_with_engine(ids, kwargs, instruction, where):
     except verify.ConstraintError as e:
         raise DataError(where, f"constraint {e.constraint} ({e.instruction_id}): {e.field}",
                         e.reason) from None
+
+
+def _muldimif_constraints(gt, where) -> tuple[list[str], list[dict]]:
+    """A type3 row's ``ground_truth.constraints`` as (ids, kwargs); an unknown category key or a
+    triple that is not three strings is a DataError naming the constraint."""
+    from . import verify
+
+    cons = gt.get("constraints") if isinstance(gt, dict) else None
+    if not isinstance(cons, list):
+        raise DataError(where, "ground_truth.constraints",
+                        "expected a list of [category, subcategory, text] for a type3 row")
+    ids, kwargs = [], []
+    for j, c in enumerate(cons):
+        name = f"ground_truth.constraints[{j}]"
+        if not isinstance(c, list) or len(c) != 3 or not all(isinstance(x, str) for x in c):
+            raise DataError(where, name, "expected [category, subcategory, text] (three strings)")
+        try:
+            i, kw = verify.muldimif_constraint(*c)
+        except ValueError as e:
+            raise DataError(where, name, str(e)) from None
+        ids.append(i)
+        kwargs.append(kw)
+    return ids, kwargs
 
 
 def _text_field(row, name, where) -> str:

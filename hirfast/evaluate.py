@@ -1,6 +1,6 @@
-"""`hirfast eval`: generate with a model on IFEval or IFBench and score the responses.
+"""`hirfast eval`: generate with a model on IFEval, IFBench or MulDimIF and score the responses.
 
-    hirfast eval --model PATH_OR_NAME --bench ifeval|ifbench [--out DIR]
+    hirfast eval --model PATH_OR_NAME --bench ifeval|ifbench|muldimif [--out DIR]
     hirfast eval --bench ifbench --responses FILE          # score existing responses, no model
 
 Each benchmark prompt goes through the model's chat template as one user turn (with the
@@ -12,6 +12,8 @@ with the package (`hirfast/assets/benchmarks/`). `--out DIR` receives:
 - `responses.jsonl`: `{"key", "prompt", "response"}` per prompt (a `hirfast verify --responses` file);
 - `verdicts.jsonl`:  `{"key", "index", "instruction_id", "strict", "loose"}` per constraint;
 - `report.txt`:      the printed report, with the model and settings at the top.
+
+MulDimIF (`--bench muldimif`) has its own report and row format: see hirfast/eval_muldimif.py.
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ from tqdm import tqdm
 
 from . import verify_cli
 
-BENCHMARKS = {"ifeval": "ifeval_input_data.jsonl", "ifbench": "ifbench_test.jsonl"}
+BENCHMARKS = {"ifeval": "ifeval_input_data.jsonl", "ifbench": "ifbench_test.jsonl",
+              "muldimif": "muldimif_test.json"}
 # Rows checked per call while scoring: small enough for the progress bar to move, large enough
 # that the per-call overhead (about 50 us) stays negligible.
 _SCORE_CHUNK = 64
@@ -207,6 +210,10 @@ def main(args: argparse.Namespace) -> int:
     problem = _check_args(args)
     if problem:
         return _error(problem)
+    if args.bench == "muldimif":
+        from . import eval_muldimif
+
+        return eval_muldimif.main(args)
     try:
         from . import rewards
         rows = verify_cli.load_inputs(args.input_data or benchmark_path(args.bench),

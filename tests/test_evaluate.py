@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import hirfast.verify as verify
-from hirfast import cli, evaluate, verify_cli
+from hirfast import cli, eval_muldimif, evaluate, verify_cli
 
 CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
                  "{% if add_generation_prompt %}<|assistant|>{% endif %}")
@@ -42,8 +42,9 @@ def _train_tokenizer(texts):
 def tiny_model_dir(tmp_path_factory):
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    prompts = [r.prompt for bench in evaluate.BENCHMARKS
+    prompts = [r.prompt for bench in ("ifeval", "ifbench")
                for r in verify_cli.load_inputs(evaluate.benchmark_path(bench))]
+    prompts += [p.prompt for p in eval_muldimif.load_prompts()[:50]]
     tokenizer = _train_tokenizer(prompts)
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -133,6 +134,43 @@ def test_eval_scores_existing_responses_like_the_verdict_file(data_dir, tmp_path
     strict_prompt_level = sum(all(v["strict"] for v in got if v["key"] == k)
                               for k in {v["key"] for v in got}) / 294
     assert f"prompt-level: {strict_prompt_level}" in out
+
+
+def test_eval_muldimif_generates_and_prints_the_reference_report(tiny_model_dir, tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    code, out, err = _run(capsys, "--model", tiny_model_dir, "--bench", "muldimif", "--limit", 3,
+                          "--max-new-tokens", 7, "--batch-size", 2, "--out", out_dir)
+    assert code == 0, err
+    prompts = eval_muldimif.load_prompts()[:3]
+    written = _read_jsonl(out_dir / "responses.jsonl")
+    assert [w["id"] for w in written] == [p.key for p in prompts]
+    for w, p in zip(written, prompts):
+        assert w["response"] == _hf_greedy(tiny_model_dir, p.prompt, 7)
+    expected = verify.check_muldimif([w["response"] for w in written], [p.constraints for p in prompts])
+    got = _read_jsonl(out_dir / "verdicts.jsonl")
+    assert [g["verdict"] for g in got] == [v for row in expected for v in row]
+    for line in ("overall: all constraints", "per constraint pattern:", "per first-level type",
+                 "per second-level type", "per difficulty:", "MulDimIF has no loose mode"):
+        assert line in out
+    assert (out_dir / "report.txt").read_text().startswith("hirfast eval --bench muldimif: 3 prompts; model ")
+
+
+def test_eval_muldimif_scores_existing_responses_like_the_contract(data_dir, tmp_path, capsys):
+    import gzip
+
+    with gzip.open(data_dir / "muldimif" / "responses.jsonl.gz", "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    first = [r for r in rows if r["index"] == 0]  # the model's responses, one per prompt
+    path = tmp_path / "responses.jsonl"
+    path.write_text("".join(json.dumps({"id": r["id"], "response": r["response"]}) + "\n" for r in first))
+    code, out, err = _run(capsys, "--bench", "muldimif", "--responses", path, "--out", tmp_path / "o")
+    assert code == 0, err
+    want = {v["id"]: v["verdicts"] for v in _read_jsonl(data_dir / "muldimif" / "verdicts.jsonl") if v["index"] == 0}
+    got = _read_jsonl(tmp_path / "o" / "verdicts.jsonl")
+    assert len(got) == sum(len(v) for v in want.values())
+    assert all(int(g["verdict"]) == want[g["id"]][g["index"]] for g in got)
+    every = sum(all(v) for v in want.values())
+    assert f"overall: all constraints {every}/1200 = {every / 1200:.4f}" in out
 
 
 @pytest.mark.parametrize("argv, message", [

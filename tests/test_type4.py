@@ -67,13 +67,13 @@ def test_malformed_type4_row_is_a_data_error_naming_row_and_field():
 def test_type4_is_off_by_default_and_counted_per_type(sample, caplog):
     with caplog.at_level("INFO", logger="hirfast.data"):
         tasks, report = load_tasks(sample)
-    assert sorted(t.source for t in tasks) == ["type1", "type2"]
+    assert sorted(t.source for t in tasks) == ["type1", "type2", "type3"]
     assert report.unsupported[REASON_NO_CODE] == 4       # every row with a [rule] criterion
     assert report.unsupported[REASON_NO_JUDGE] == 1      # the [llm]-only row
     t4 = report.by_source["type4"]
     assert (t4["rows_used"], t4["rows_skipped"], t4["criteria_skipped"]) == (0, 5, 9)
-    assert report.by_source["type3"]["rows_skipped"] == 1
-    assert report.by_source["type3"]["criteria_skipped"] == 1
+    # type3 (MulDimIF triples) rows train through the C++ engine
+    assert report.by_source["type3"]["rows_used"] == 1 and report.by_source["type3"]["criteria_used"] == 1
     assert report.by_source["type1"]["criteria_used"] == 1
     assert "type4: 0 rows used (0 criteria), 5 skipped (9 criteria)" in report.per_source()
     assert "allow_dataset_code" in caplog.text and "judge_model" in caplog.text
