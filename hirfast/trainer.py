@@ -48,6 +48,7 @@ from typing import Callable, Sequence
 import torch
 
 from . import verify
+from . import models
 from .advantages import compute_advantages
 from .config import TrainConfig, add_config_arguments, config_from_args
 from .constraints import Task, generate_tasks
@@ -129,11 +130,9 @@ class HiRTrainer:
             raise ValueError("bf16 = on needs a CUDA device; use bf16: off (or auto) on the CPU")
 
         if model is None:
-            from transformers import AutoModelForCausalLM
-            model = AutoModelForCausalLM.from_pretrained(config.model, dtype=torch.float32)
+            model = models.load_causal_lm(config.model, dtype=torch.float32)
         if tokenizer is None:
-            from transformers import AutoTokenizer
-            tokenizer = AutoTokenizer.from_pretrained(config.tokenizer or config.model)
+            tokenizer = models.load_tokenizer(config.model, config.tokenizer)
         if config.chat_template:
             tokenizer.chat_template = config.chat_template
         if not getattr(tokenizer, "chat_template", None):
@@ -159,9 +158,7 @@ class HiRTrainer:
         self.reference = None
         if config.kl_coef > 0 or config.kl_loss_coef > 0:
             if config.reference_model:
-                from transformers import AutoModelForCausalLM
-                self.reference = AutoModelForCausalLM.from_pretrained(config.reference_model,
-                                                                      dtype=torch.float32)
+                self.reference = models.load_causal_lm(config.reference_model, dtype=torch.float32)
             else:
                 self.reference = copy.deepcopy(self.model)
             self.reference.to(self.device, infer_dtype).eval().requires_grad_(False)
@@ -524,8 +521,7 @@ class HiRTrainer:
         if path is None:
             log.info("resume: no checkpoint in %s, starting fresh", self.cfg.out)
             return False
-        from transformers import AutoModelForCausalLM
-        saved = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        saved = models.load_causal_lm(path, dtype=torch.float32)
         self.model.load_state_dict(saved.state_dict())
         state = torch.load(os.path.join(path, STATE_FILE), map_location="cpu", weights_only=True)
         self.optimizer.load_state_dict(state["optimizer"])
