@@ -27,6 +27,16 @@ PROMPTS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # One torch thread: a 135M model decoding a few rows is overhead-bound, and on a busy machine
+    # two threads wait on each other at every op (the steps here took minutes instead of seconds).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def smollm2_gguf():
     try:
@@ -120,7 +130,9 @@ def test_packed_logprobs_with_shared_prompts_equal_per_row(smollm2):
     rng = torch.Generator().manual_seed(0)
     responses = [torch.randint(0, 49152, (n,), generator=rng).tolist() for n in (12, 20, 7, 15)]
     batches = packing.pack(prompts, responses, max_tokens_per_batch=4096)
-    assert len(batches) == 1 and batches[0].input_ids.shape[1] < sum(map(len, prompts)) // 2 + 60
+    # The four prompts' common prefix (system turn, query) is laid out once, not four times.
+    assert len(batches) == 1
+    assert batches[0].num_row_tokens - batches[0].input_ids.numel() >= 3 * len(_chat_ids(tokenizer, [query])[0]) - 30
     with torch.no_grad():
         shared = packing.score(model, prompts, responses, max_tokens_per_batch=4096)
         for prompt, response, got in zip(prompts, responses, shared):
