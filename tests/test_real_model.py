@@ -144,6 +144,7 @@ def test_packed_logprobs_with_shared_prompts_equal_per_row(smollm2):
             torch.testing.assert_close(got, plain, atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 def test_eval_limit_8_verdicts_equal_the_reference_checkers(smollm2_dir, tmp_path, capsys):
     out_dir = tmp_path / "eval"
     code = cli.main(["eval", "--model", str(smollm2_dir), "--bench", "ifeval", "--limit", "8",
@@ -167,6 +168,7 @@ def test_eval_limit_8_verdicts_equal_the_reference_checkers(smollm2_dir, tmp_pat
             assert v[mode] == want, (v, mode)
 
 
+@pytest.mark.slow
 def test_train_two_hir_steps_saves_a_loadable_checkpoint_and_resumes(smollm2_dir, tmp_path, capsys):
     from transformers import AutoModelForCausalLM
 
@@ -193,6 +195,7 @@ def test_train_two_hir_steps_saves_a_loadable_checkpoint_and_resumes(smollm2_dir
     assert latest_checkpoint(str(out)).endswith("step-00000003")
 
 
+@pytest.mark.slow
 def test_eval_and_train_take_the_gguf_file(smollm2_gguf, smollm2, tmp_path):
     """Deliver 1: `--model FILE.gguf` (here through the Python API both commands call) gives the
     same model as the converted directory, and its checkpoint is an ordinary one."""
