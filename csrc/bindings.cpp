@@ -16,6 +16,7 @@
 
 #include "assets.h"
 #include "emoji_table.h"
+#include "checks_muldimif.h"
 #include "engine.h"
 #include "ifbench_util.h"
 #include "langdetect.h"
@@ -602,6 +603,27 @@ PYBIND11_MODULE(_C, m) {
   });
 #endif
   m.def("instruction_ids", [] { return Registry::get().ids(); });
+  // MulDimIF Language_Chinese: hirfast.verify hands over its zhconv-backed verdict function,
+  // called (with the GIL) for the rules that convert between scripts.
+  m.def("set_muldimif_zhconv", [](py::object fn) {
+    static py::object* held = nullptr;  // kept for the life of the process
+    if (!held) held = new py::object();
+    *held = std::move(fn);
+    set_md_zhconv_hook([](MdChineseRule rule, U32View text) -> bool {
+      py::gil_scoped_acquire gil;
+      try {
+        return (*held)(static_cast<int>(rule), from_u32(U32(text))).cast<bool>();
+      } catch (py::error_already_set& e) {
+        throw AssetError(std::string("MulDimIF Language_Chinese: ") + e.what());
+      }
+    });
+  });
+  // MulDimIF Language_Chinese: (rule number, phrase) for a constraint text (checks_muldimif.h).
+  m.def("muldimif_chinese_rule", [](py::handle text) {
+    U32 phrase;
+    int rule = static_cast<int>(md_chinese_rule(str_arg(text), &phrase));
+    return py::make_tuple(rule, from_u32(phrase));
+  });
   m.def("check_batch", &check_batch_py, py::arg("responses"), py::arg("instruction_ids"),
         py::arg("kwargs"), py::arg("prompts"), py::arg("mode"), py::arg("num_threads"));
 

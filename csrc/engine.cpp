@@ -233,6 +233,7 @@ const Registry& Registry::get() {
     auto* r = new Registry();
     register_ifeval_checkers(*r);
     register_ifbench_checkers(*r);
+    register_muldimif_checkers(*r);
     return r;
   }();
   return *registry;
@@ -301,6 +302,7 @@ U32View without_stars(U32View s, U32* buffer) {
 }  // namespace
 
 bool check_strict(const Checker& checker, U32View response) {
+  if (!checker.ifeval_semantics()) return safe_check(checker, response);
   return nonblank(response) && safe_check(checker, response);
 }
 
@@ -336,7 +338,7 @@ bool check_loose(const Checker& checker, U32View response) {
 }
 
 bool check_loose_after_strict(const Checker& checker, U32View response, bool strict) {
-  return strict || loose_candidates_after_first(checker, response);
+  return strict || (checker.ifeval_semantics() && loose_candidates_after_first(checker, response));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -103,6 +103,9 @@ class Checker {
   // Whether `response` follows the instruction (the reference's check_following). May throw
   // any std::exception for inputs the reference would raise on; callers count that as False.
   virtual bool check(U32View response) const = 0;
+  // False for checkers whose reference has no strict/loose rule (MulDimIF): strict is check()
+  // alone, even on a blank response, and loose is strict.
+  virtual bool ifeval_semantics() const { return true; }
 };
 
 // Reads and validates the kwargs of one constraint, the way the reference's
@@ -327,5 +330,6 @@ bool check_batch(const std::vector<BatchRow>& rows, const std::vector<BatchConst
 // Family registration functions (one per csrc/checks_*.cpp file).
 void register_ifeval_checkers(Registry& r);
 void register_ifbench_checkers(Registry& r);
+void register_muldimif_checkers(Registry& r);
 
 }  // namespace hirfast

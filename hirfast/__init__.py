@@ -8,6 +8,8 @@ light and never imports torch:
 - ``hirfast.packing``  varlen packing of rows into padding-free batches
 - ``hirfast.rollout``  generation with one prefill per prompt and recorded log-probs
 - ``hirfast.trainer``  the HiR training loop
+- ``hirfast.rewards``  reward sources behind one interface: the engine, dataset functions in a
+  sandbox (``rewards.sandbox``) and an LLM judge (``rewards.judge``), for HIR-16K type4 rows
 """
 
 __version__ = "0.1.0"

@@ -42,6 +42,7 @@ restarting ``position_ids``; ``PackedBatch.model_inputs()`` in ``hirfast.packing
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import inspect
 import logging
@@ -304,6 +305,20 @@ def varlen_attention(query, key, value, meta: PackedAttentionMeta, *, scale=None
     return _BACKEND_FNS[name](query, key, value, meta, scale, sliding_window)
 
 
+def _one_dtype(query, key, value):
+    """q, k and v in the dtype the kernels run in: the autocast dtype under autocast, where RoPE's
+    fp32 cos/sin leave q and k in fp32 next to a bf16 v (and "auto" would resolve on fp32 to the
+    per-segment loop), as transformers' own flash-attention path casts them."""
+    device_type = query.device.type
+    if torch.is_autocast_enabled(device_type):
+        target = torch.get_autocast_dtype(device_type)
+        return query.to(target), key.to(target), value.to(target)
+    if not query.dtype == key.dtype == value.dtype:
+        raise ValueError(f"packed attention needs query, key and value of the same dtype (or "
+                         f"autocast), got {query.dtype}, {key.dtype}, {value.dtype}")
+    return query, key, value
+
+
 def _hf_attention_for(backend: str):
     """A transformers attention function (module, q, k, v, mask, **kwargs) -> (out, None)."""
 
@@ -325,6 +340,7 @@ def _hf_attention_for(backend: str):
         if query.shape[0] != 1:
             raise ValueError(f"a packed batch is one sequence (batch size 1), got batch size "
                              f"{query.shape[0]}")
+        query, key, value = _one_dtype(query, key, value)
         meta = hirfast_packing
         if meta is None:
             if cu_seq_lens_q is None:
@@ -374,18 +390,106 @@ def register(backend: str = "auto") -> str:
     return name
 
 
+class _RecomputeHooks:
+    """Keeps a model's checkpointed layers on packed attention when backward re-runs them.
+
+    With gradient checkpointing, backward re-runs each layer's forward after the
+    ``packed_attention`` block has ended and the model's own attention is back: that attention
+    would see the whole packed sequence as one causal row (rows attending to each other; a
+    CheckpointError with non-reentrant checkpointing). A forward pre-hook on the modules inside
+    every checkpointed layer (transformers' ``GradientCheckpointingLayer``) that read the config
+    (the attention) records, inside the block, the packing metadata the module was called with;
+    when it is called with that same metadata outside the block (the recomputation: checkpointing
+    replays the call's own kwargs), the hook selects the packed attention for that call and the
+    forward hook restores the model's. The hooks sit inside the layer, since transformers
+    checkpoints the layer's ``forward`` (5.2x) or its ``__call__`` (earlier 5.x): hooks on the
+    layer itself would not run again in the first case's recomputation.
+    """
+
+    def __init__(self, model):
+        from torch.utils.weak import WeakIdKeyDictionary
+
+        self.config = model.config
+        self.inside = 0
+        self.seen = WeakIdKeyDictionary()  # packing metadata (or cu_seq_lens_q) -> attention name
+        self.saved = []
+        try:
+            from transformers.modeling_layers import GradientCheckpointingLayer
+        except ImportError:  # transformers < 4.52 checkpoints in the model's loop, without hooks
+            GradientCheckpointingLayer = ()
+        hooked = {}
+        for layer in model.modules():
+            if not (GradientCheckpointingLayer and isinstance(layer, GradientCheckpointingLayer)):
+                continue
+            for module in layer.modules():
+                config = getattr(module, "config", None)
+                if (module is not layer and id(module) not in hooked
+                        and hasattr(config, "_attn_implementation")):
+                    module.register_forward_pre_hook(self._enter, with_kwargs=True)
+                    module.register_forward_hook(self._leave, with_kwargs=True, always_call=True)
+                    hooked[id(module)] = module
+        self.layers = len(hooked)
+
+    def __deepcopy__(self, memo):
+        # copy.deepcopy(model) copies the hooks with the layers: the copy follows the copied
+        # config and starts with no recorded passes.
+        from torch.utils.weak import WeakIdKeyDictionary
+
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        new.config = copy.deepcopy(self.config, memo)
+        new.inside, new.saved, new.layers, new.seen = 0, [], self.layers, WeakIdKeyDictionary()
+        return new
+
+    @staticmethod
+    def _key(kwargs):
+        meta = kwargs.get("hirfast_packing")
+        return meta if meta is not None else kwargs.get("cu_seq_lens_q")
+
+    def _enter(self, module, args, kwargs):
+        key = self._key(kwargs)
+        previous = None
+        if key is not None:
+            if self.inside:
+                self.seen[key] = self.config._attn_implementation
+            else:
+                name = self.seen.get(key)
+                if name is not None and name != self.config._attn_implementation:
+                    previous = self.config._attn_implementation
+                    self.config._attn_implementation = name
+        self.saved.append(previous)
+
+    def _leave(self, module, args, kwargs, output):
+        previous = self.saved.pop() if self.saved else None
+        if previous is not None:
+            self.config._attn_implementation = previous
+
+
+def _recompute_hooks(model) -> _RecomputeHooks:
+    hooks = model.__dict__.get("_hirfast_recompute_hooks")
+    if hooks is None or hooks.config is not model.config:
+        hooks = _RecomputeHooks(model)
+        model.__dict__["_hirfast_recompute_hooks"] = hooks
+    return hooks
+
+
 @contextlib.contextmanager
 def packed_attention(model, backend: str = "auto"):
     """Within the block, `model` (an unmodified Hugging Face model) attends over packed batches.
 
     Sets ``model.config._attn_implementation`` to ``register(backend)`` and restores the previous
-    value on exit, so generation or padded calls outside the block keep their own attention.
+    value on exit, so generation or padded calls outside the block keep their own attention. With
+    gradient checkpointing, the layers that backward re-runs after the block attend as they did
+    inside it (see ``_RecomputeHooks``).
     """
     name = register(backend)
+    hooks = _recompute_hooks(model)
     config = model.config
     previous = config._attn_implementation
     config._attn_implementation = name
+    hooks.inside += 1
     try:
         yield name
     finally:
+        hooks.inside -= 1
         config._attn_implementation = previous

@@ -12,9 +12,11 @@ import sys
 # name -> (module, one-line help)
 COMMANDS = {
     "verify": ("hirfast.verify_cli", "check responses against their constraints (IFEval/IFBench)"),
-    "eval": ("hirfast.evaluate", "generate with a model on IFEval or IFBench and score it"),
+    "eval": ("hirfast.evaluate", "generate with a model on IFEval, IFBench or MulDimIF and score it"),
     "train": ("hirfast.trainer", "train a causal LM with Hindsight instruction Replay"),
     "demo": ("hirfast.demo", "train a tiny model with and without replay and compare (no download)"),
+    "hir2023-compare": ("hirfast.hir2023_compare", "HIR 2023 vs HiR vs REINFORCE++ on the demo's world "
+                        "(held-out ILA, shuffled control)"),
     "plot": ("hirfast.plot", "draw a run's metrics.jsonl curves to PNG"),
 }
 

@@ -466,6 +466,11 @@ def describe(instruction_id: str, kwargs: Mapping[str, object] | None = None) ->
         ConstraintSpecError: the id is unknown, or a kwarg the text needs is missing or ill-typed
             (``field`` names it, e.g. ``"kwargs.num_words"``).
     """
+    if instruction_id.startswith("muldimif:"):  # MulDimIF: the constraint is its text
+        text = (kwargs or {}).get("text")
+        if not isinstance(text, str):
+            raise ConstraintSpecError(instruction_id, "kwargs.text", "a MulDimIF constraint needs its text")
+        return text
     fn = _DESCRIBE.get(instruction_id)
     if fn is None:
         raise ConstraintSpecError(instruction_id, "instruction_id", "no description known for this id")

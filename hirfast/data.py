@@ -6,8 +6,13 @@ Formats, detected row by row (one JSON object per line):
   ``"query"`` and per-constraint ``"texts"`` so the instruction can be rewritten.
 - **HIR-16K** (sastpg/HIR-16K) ``{"messages", "criteria", "source", "ground_truth"}``: ``source``
   type1/type2 carry ``{"instruction_id_list", "kwargs"}`` (IFEval / IFBench ids) and are used;
-  type3 (MulDimIF triples) and type4 (code / LLM-judge checkers) have no checker here yet and are
-  counted and skipped, with the reason logged.
+  type3 carries MulDimIF triples ``{"constraints": [[category, subcategory, text], ...],
+  "constraint_pattern"}``, used as ids ``"muldimif:<category>_<subcategory>"`` with kwargs
+  ``{"text": text}`` (:func:`hirfast.verify.muldimif_constraint`);
+  type4 carry ``{"checker": ["[rule] ..." | "[llm] ...", ...], "functions": [...]}``
+  (:mod:`hirfast.rewards.type4`): rows with ``[rule]`` criteria load with ``allow_dataset_code``
+  (checked in the sandbox), rows with ``[llm]`` criteria with a judge; otherwise they are counted
+  and skipped with the reason.
 - **allenai IF_multi_constraints_upto5** ``{"messages", "ground_truth"}`` with ``ground_truth``
   (a list, or its JSON text) ``[{"instruction_id": [...], "kwargs": [...]}]``.
 
@@ -41,9 +46,6 @@ log = logging.getLogger("hirfast.data")
 
 # HIR-16K sources without a checker in hirfast yet: counted and skipped.
 UNSUPPORTED_SOURCES = {
-    "type3": "HIR-16K type3 (MulDimIF constraint triples): no checker for them in hirfast yet",
-    "type4": "HIR-16K type4 (python-function / LLM-judge checkers): needs a sandbox or a judge, "
-             "not supported yet",
 }
 
 
@@ -56,7 +58,11 @@ class DataError(ValueError):
 
 
 class _Unsupported(Exception):
-    """A well-formed row of a kind hirfast cannot train on yet."""
+    """A well-formed row of a kind hirfast cannot train on (yet, or as configured)."""
+
+    def __init__(self, reason: str, source: str = "", criteria: int = 0):
+        super().__init__(reason)
+        self.source, self.criteria = source, criteria
 
 
 @dataclass
@@ -70,6 +76,20 @@ class LoadReport:
     malformed: int = 0
     unsupported: collections.Counter = field(default_factory=collections.Counter)
     first_errors: list[str] = field(default_factory=list)
+    # per source (type1..type4, ifeval, ...): rows/criteria used and skipped
+    by_source: dict = field(default_factory=lambda: collections.defaultdict(collections.Counter))
+
+    def count(self, source: str, used: bool, criteria: int) -> None:
+        c = self.by_source[source or "?"]
+        c["rows_used" if used else "rows_skipped"] += 1
+        c["criteria_used" if used else "criteria_skipped"] += criteria
+
+    def per_source(self) -> str:
+        """One line per source: rows and criteria used and skipped."""
+        return "\n".join(
+            f"  {src}: {c['rows_used']} rows used ({c['criteria_used']} criteria), "
+            f"{c['rows_skipped']} skipped ({c['criteria_skipped']} criteria)"
+            for src, c in sorted(self.by_source.items()))
 
     def summary(self) -> str:
         parts = [f"{self.path}: {self.loaded} of {self.rows} rows loaded"]
@@ -84,7 +104,8 @@ class LoadReport:
 
 
 def load_tasks(path: str, *, strict: bool = False, validate: bool = True,
-               max_logged_errors: int = 5) -> tuple[list[Task], LoadReport]:
+               max_logged_errors: int = 5, allow_dataset_code: bool = False,
+               judge: bool = False) -> tuple[list[Task], LoadReport]:
     """Read a JSONL file of any supported format into tasks.
 
     Args:
@@ -93,6 +114,9 @@ def load_tasks(path: str, *, strict: bool = False, validate: bool = True,
         validate: check every row's ids and kwargs with the constraint engine
             (:func:`hirfast.verify.check` on a dummy response), naming the row and field.
         max_logged_errors: how many skip reasons to keep and log.
+        allow_dataset_code: load type4 rows with ``[rule]`` criteria (their functions run in
+            the sandbox); off, such rows are skipped and counted.
+        judge: a judge is configured: load type4 rows with ``[llm]`` criteria.
     """
     report = LoadReport(path=path)
     tasks: list[Task] = []
@@ -103,18 +127,22 @@ def load_tasks(path: str, *, strict: bool = False, validate: bool = True,
             report.rows += 1
             where = f"{path}:{lineno}"
             try:
-                task = parse_row(line, where=where, validate=validate)
+                task = parse_row(line, where=where, validate=validate,
+                                 allow_dataset_code=allow_dataset_code, judge=judge)
             except _Unsupported as e:
                 report.unsupported[str(e)] += 1
+                report.count(e.source, False, e.criteria)
                 continue
             except DataError as e:
                 if strict:
                     raise
                 report.malformed += 1
+                report.count("malformed", False, 0)
                 if len(report.first_errors) < max_logged_errors:
                     report.first_errors.append(str(e))
                 continue
             tasks.append(task)
+            report.count(task.source, True, len(task.constraints))
             report.loaded += 1
             report.not_rewritable += not task.rewritable
     for reason in report.first_errors:
@@ -124,10 +152,12 @@ def load_tasks(path: str, *, strict: bool = False, validate: bool = True,
     for reason, n in report.unsupported.items():
         log.warning("skipped %d rows: %s", n, reason)
     log.info("%s", report.summary())
+    log.info("per type:\n%s", report.per_source())
     return tasks, report
 
 
-def parse_row(line: str | dict, *, where: str = "<row>", validate: bool = True) -> Task:
+def parse_row(line: str | dict, *, where: str = "<row>", validate: bool = True,
+              allow_dataset_code: bool = False, judge: bool = False) -> Task:
     """One row (JSON text or an already decoded object) as a :class:`Task`.
 
     Raises :class:`DataError` for a malformed row.
@@ -154,18 +184,29 @@ def parse_row(line: str | dict, *, where: str = "<row>", validate: bool = True) 
     elif "ground_truth" in row and "source" in row:
         source = row["source"]
         if source in UNSUPPORTED_SOURCES:
-            raise _Unsupported(UNSUPPORTED_SOURCES[source])
-        if source not in ("type1", "type2"):
+            crit = row.get("criteria")
+            raise _Unsupported(UNSUPPORTED_SOURCES[source], source,
+                               len(crit) if isinstance(crit, list) else 0)
+        if source == "type4":
+            return _type4_task(row, where, allow_dataset_code, judge)
+        if source not in ("type1", "type2", "type3"):
             raise DataError(where, "source", f"expected type1..type4, got {source!r}")
         instruction = _user_message(row, where)
         gt = _json_field(row["ground_truth"], where, "ground_truth")
-        if not isinstance(gt, dict):
+        if source == "type3":
+            ids, kwargs = _muldimif_constraints(gt, where)
+            texts = _texts(row.get("criteria"), len(ids), where, "criteria")
+            if texts is None:
+                texts = [kw["text"] for kw in kwargs]
+            query = None
+        elif not isinstance(gt, dict):
             raise DataError(where, "ground_truth", "expected an object with instruction_id_list "
                             "and kwargs for a type1/type2 row")
-        ids, kwargs = _ids_and_kwargs(gt.get("instruction_id_list"), gt.get("kwargs"), where,
-                                      "ground_truth.instruction_id_list", "ground_truth.kwargs")
-        texts = _texts(row.get("criteria"), len(ids), where, "criteria")
-        query = None
+        else:
+            ids, kwargs = _ids_and_kwargs(gt.get("instruction_id_list"), gt.get("kwargs"), where,
+                                          "ground_truth.instruction_id_list", "ground_truth.kwargs")
+            texts = _texts(row.get("criteria"), len(ids), where, "criteria")
+            query = None
     elif "ground_truth" in row:
         instruction = _user_message(row, where)
         gt = _json_field(row["ground_truth"], where, "ground_truth")
@@ -239,6 +280,25 @@ def _describe_all(ids, kwargs) -> list[str] | None:
         return None
 
 
+def _type4_task(row, where, allow_dataset_code, judge) -> Task:
+    """A HIR-16K type4 row (see :mod:`hirfast.rewards.type4`), or :class:`_Unsupported` when a
+    criterion needs what is not enabled."""
+    from .rewards import LLM_ID, RULE_ID
+    from .rewards.type4 import REASON_NO_CODE, REASON_NO_JUDGE, Type4Error, parse_type4
+
+    instruction = _user_message(row, where)
+    try:
+        ids, kwargs, texts = parse_type4(row["ground_truth"])
+    except Type4Error as e:
+        raise DataError(where, e.field, e.reason) from None
+    if RULE_ID in ids and not allow_dataset_code:
+        raise _Unsupported(REASON_NO_CODE, "type4", len(ids))
+    if LLM_ID in ids and not judge:
+        raise _Unsupported(REASON_NO_JUDGE, "type4", len(ids))
+    key = str(row.get("key", row.get("id", where)))
+    return _make_task(key, instruction, None, ids, kwargs, texts, "type4")
+
+
 def _validate_with_engine(ids, kwargs, instruction, where):
     from . import verify
 
@@ -247,6 +307,29 @@ def _validate_with_engine(ids, kwargs, instruction, where):
     except verify.ConstraintError as e:
         raise DataError(where, f"constraint {e.constraint} ({e.instruction_id}): {e.field}",
                         e.reason) from None
+
+
+def _muldimif_constraints(gt, where) -> tuple[list[str], list[dict]]:
+    """A type3 row's ``ground_truth.constraints`` as (ids, kwargs); an unknown category key or a
+    triple that is not three strings is a DataError naming the constraint."""
+    from . import verify
+
+    cons = gt.get("constraints") if isinstance(gt, dict) else None
+    if not isinstance(cons, list):
+        raise DataError(where, "ground_truth.constraints",
+                        "expected a list of [category, subcategory, text] for a type3 row")
+    ids, kwargs = [], []
+    for j, c in enumerate(cons):
+        name = f"ground_truth.constraints[{j}]"
+        if not isinstance(c, list) or len(c) != 3 or not all(isinstance(x, str) for x in c):
+            raise DataError(where, name, "expected [category, subcategory, text] (three strings)")
+        try:
+            i, kw = verify.muldimif_constraint(*c)
+        except ValueError as e:
+            raise DataError(where, name, str(e)) from None
+        ids.append(i)
+        kwargs.append(kw)
+    return ids, kwargs
 
 
 def _text_field(row, name, where) -> str:

@@ -1,6 +1,6 @@
-"""`hirfast eval`: generate with a model on IFEval or IFBench and score the responses.
+"""`hirfast eval`: generate with a model on IFEval, IFBench or MulDimIF and score the responses.
 
-    hirfast eval --model PATH_OR_NAME --bench ifeval|ifbench [--out DIR]
+    hirfast eval --model PATH_OR_NAME --bench ifeval|ifbench|muldimif [--out DIR]
     hirfast eval --bench ifbench --responses FILE          # score existing responses, no model
 
 Each benchmark prompt goes through the model's chat template as one user turn (with the
@@ -12,6 +12,8 @@ with the package (`hirfast/assets/benchmarks/`). `--out DIR` receives:
 - `responses.jsonl`: `{"key", "prompt", "response"}` per prompt (a `hirfast verify --responses` file);
 - `verdicts.jsonl`:  `{"key", "index", "instruction_id", "strict", "loose"}` per constraint;
 - `report.txt`:      the printed report, with the model and settings at the top.
+
+MulDimIF (`--bench muldimif`) has its own report and row format: see hirfast/eval_muldimif.py.
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ from tqdm import tqdm
 
 from . import verify_cli
 
-BENCHMARKS = {"ifeval": "ifeval_input_data.jsonl", "ifbench": "ifbench_test.jsonl"}
+BENCHMARKS = {"ifeval": "ifeval_input_data.jsonl", "ifbench": "ifbench_test.jsonl",
+              "muldimif": "muldimif_test.json"}
 # Rows checked per call while scoring: small enough for the progress bar to move, large enough
 # that the per-call overhead (about 50 us) stays negligible.
 _SCORE_CHUNK = 64
@@ -40,8 +43,12 @@ def benchmark_path(bench: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="PATH_OR_NAME",
                         help="a Hugging Face causal LM (local path, hub name or GGUF file); not needed with --responses")
-    parser.add_argument("--bench", required=True, choices=sorted(BENCHMARKS),
-                        help="the benchmark whose bundled prompts are used")
+    parser.add_argument("--bench", metavar="{" + ",".join(sorted(BENCHMARKS)) + ",bbh[:TASK,...]}",
+                        help="the benchmark whose bundled prompts are used; bbh: BIG-Bench Hard's "
+                             "held-out split (bbh-full: every example), all 27 tasks or those named")
+    parser.add_argument("--input-data", metavar="FILE",
+                        help="instead of --bench: prompts with constraints from a JSONL file (IFEval-style, "
+                             "HIR-16K rows with type4 criteria, IF_multi_constraints)")
     parser.add_argument("--out", metavar="DIR",
                         help="where to write responses.jsonl, verdicts.jsonl and report.txt "
                              "(default: hirfast-out/eval-BENCH-TIMESTAMP)")
@@ -65,6 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, metavar="N", help="only the first N prompts (a quick look)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, metavar="N",
                         help="worker threads for checking (default: all cores)")
+    from . import rewards
+    rewards.add_arguments(parser)
 
 
 def _error(message: str) -> int:
@@ -73,6 +82,8 @@ def _error(message: str) -> int:
 
 
 def _check_args(args: argparse.Namespace) -> str | None:
+    if (args.bench is None) == (args.input_data is None):
+        return "give --bench NAME or --input-data FILE (one of them)"
     if args.responses is None and args.model is None:
         return "give --model to generate responses, or --responses FILE to score existing ones"
     if args.max_new_tokens < 1:
@@ -164,13 +175,13 @@ def generate_responses(tokenizer, model, rows, args) -> list[str]:
     return responses
 
 
-def score_with_progress(rows, responses, threads: int) -> verify_cli.Scored:
+def score_with_progress(rows, responses, threads: int, verifier=None) -> verify_cli.Scored:
     """verify_cli.score over chunks of rows, with a progress bar; one Scored for all rows."""
     strict, loose, seconds = [], [], 0.0
     with tqdm(total=len(rows), desc="checking", unit="prompt") as bar:
         for start in range(0, len(rows), _SCORE_CHUNK):
             part = verify_cli.score(rows[start:start + _SCORE_CHUNK], responses[start:start + _SCORE_CHUNK],
-                                    threads)
+                                    threads, verifier)
             strict += part.strict
             loose += part.loose
             seconds += part.seconds
@@ -190,11 +201,23 @@ def write_outputs(out_dir: str, scored: verify_cli.Scored, header: str, report: 
 
 
 def main(args: argparse.Namespace) -> int:
+    from . import bbh
+
+    if args.bench is not None and bbh.is_bbh_bench(args.bench):
+        return bbh.eval_main(args)
+    if args.bench is not None and args.bench not in BENCHMARKS:
+        return _error(f"--bench {args.bench!r}: expected one of {sorted(BENCHMARKS)} or bbh[:TASK,...]")
     problem = _check_args(args)
     if problem:
         return _error(problem)
+    if args.bench == "muldimif":
+        from . import eval_muldimif
+
+        return eval_muldimif.main(args)
     try:
-        rows = verify_cli.load_inputs(benchmark_path(args.bench))
+        from . import rewards
+        rows = verify_cli.load_inputs(args.input_data or benchmark_path(args.bench),
+                                      **rewards.load_options(args))
         if args.limit is not None:
             rows = rows[:args.limit]
         if args.responses is not None:
@@ -205,19 +228,26 @@ def main(args: argparse.Namespace) -> int:
             started = time.perf_counter()
             responses = generate_responses(tokenizer, model, rows, args)
             print(f"generated {len(responses)} responses in {time.perf_counter() - started:.1f} s")
-        scored = score_with_progress(rows, responses, args.threads)
-    except (verify_cli.InputFileError, ValueError, OSError) as e:
+        verifier = verify_cli.verifier_from_args(args, rows)
+        try:
+            scored = score_with_progress(rows, responses, args.threads, verifier)
+        finally:
+            if verifier is not None:
+                verify_cli.print_reward_metrics(verifier)
+                verifier.close()
+    except (verify_cli.InputFileError, ValueError, OSError, RuntimeError) as e:
         return _error(str(e))
+    bench = args.bench or os.path.basename(args.input_data)
 
     source = f"responses {args.responses}" if args.responses else (
         f"model {args.model}, temperature {args.temperature}, top_p {args.top_p}, "
         f"max_new_tokens {args.max_new_tokens}, seed {args.seed}")
-    header = f"hirfast eval --bench {args.bench}: {len(rows)} prompts; {source}"
+    header = f"hirfast eval --bench {bench}: {len(rows)} prompts; {source}"
     report = verify_cli.report(scored)
     print(header)
     print(report)
     out_dir = args.out or os.path.join(
-        "hirfast-out", f"eval-{args.bench}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+        "hirfast-out", f"eval-{bench}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
     write_outputs(out_dir, scored, header, report)
     print(f"\nwrote responses.jsonl, verdicts.jsonl and report.txt to {out_dir}")
     return 0

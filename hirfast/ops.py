@@ -59,6 +59,10 @@ import torch
 IGNORE_INDEX = -100
 IMPLS = ("auto", "triton", "torch")
 KL_ESTIMATORS = ("k1", "k2", "k3")
+# k3 = e^d - d - 1 grows exponentially in d = ref - lp: it is clamped to at most this (verl's
+# low_var_kl and OpenRLHF clamp the estimate to [-10, 10]; k3 is never negative), and its gradient
+# is 0 where the clamp bites, so one token the reference likes far more cannot dominate the loss.
+K3_MAX = 10.0
 LOSS_AGGS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum")
 _FLOAT_DTYPES = (torch.float32, torch.bfloat16)
 
@@ -369,7 +373,8 @@ def _policy_token_terms(logprob, entropy, valid, token_weight, advantages, old_l
             kl, dkl = 0.5 * d * d, -d
         else:
             exp_d = torch.exp(d)
-            kl, dkl = exp_d - d - 1.0, 1.0 - exp_d
+            raw = exp_d - d - 1.0
+            kl, dkl = raw.clamp(max=K3_MAX), torch.where(raw > K3_MAX, 0.0, 1.0 - exp_d)
         per_token = per_token + kl_coef * kl
         grad_logprob = grad_logprob + kl_coef * dkl
     per_token = per_token - entropy_coef * entropy
@@ -492,7 +497,10 @@ def _token_weights(valid, cu_seqlens, loss_agg):
         return validf / validf.sum().clamp(min=1.0)
     lengths = cu_seqlens[1:] - cu_seqlens[:-1]
     n_seqs = lengths.shape[0]
-    seq_of_token = torch.repeat_interleave(torch.arange(n_seqs, device=valid.device), lengths)
+    # output_size: the lengths sum to the token count (checked), and without it the op reads
+    # the sum back from the GPU (a host sync per call).
+    seq_of_token = torch.repeat_interleave(torch.arange(n_seqs, device=valid.device), lengths,
+                                           output_size=valid.shape[0])
     if loss_agg == "seq-mean-token-sum":
         return validf / n_seqs
     tokens_per_seq = torch.zeros(n_seqs, dtype=torch.float32, device=valid.device)
@@ -512,7 +520,10 @@ def policy_loss(hidden, weight, targets, advantages, *, loss_mask=None, old_logp
         per_token = -min(ratio * A, clamp(ratio, 1 - clip_low, 1 + clip_high) * A)
                     + kl_coef * KL(lp, ref_logprobs) - entropy_coef * entropy
 
-    with ``d = ref_logprobs - lp`` and KL ``k1 = -d``, ``k2 = d**2 / 2``, ``k3 = exp(d) - d - 1``.
+    with ``d = ref_logprobs - lp`` and KL ``k1 = -d``, ``k2 = d**2 / 2``, ``k3 = min(exp(d) - d - 1,
+    K3_MAX)`` (``K3_MAX = 10``; the gradient is 0 where the clamp bites). Their gradients at tokens
+    sampled from pi differ: in expectation k1's is 0 (noise only), k2's is that of KL(pi || ref)
+    and k3's that of the forward KL(ref || pi).
     A token counts when ``loss_mask`` is nonzero (default: all) and its target is not -100. The
     loss aggregates the counted tokens by ``loss_agg``: ``"token-mean"`` (mean over them),
     ``"seq-mean-token-mean"`` (mean per sequence, then mean over the B sequences of

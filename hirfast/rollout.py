@@ -1,8 +1,10 @@
 """Rollout: batched sampling for RL, with one prefill per prompt and the sampling log-probs recorded.
 
 `generate(model, prompts, n=..., ...)` returns, for every prompt, `n` completions with their token
-ids, the fp32 log-prob of every sampled token under the distribution it was drawn from, and why each
-one ended. The trainer uses those log-probs as `logπ_old` and never recomputes them.
+ids, the fp32 log-prob of every sampled token under the distribution it was drawn from, its log-prob
+and the entropy under the untruncated temperature-scaled softmax (no top-k/top-p), and why each one
+ended. The trainer uses the untruncated log-probs as `logπ_old` and never recomputes them, and the
+entropies to score replay candidates.
 
 How it differs from Hugging Face `generate(num_return_sequences=n)`:
 
@@ -78,11 +80,17 @@ class Completion:
                    temperature 0, the temperature-1 distribution after top-k/top-p).
     finish_reason: "stop" when the last token is one of `stop_token_ids`; "length" when
                    `max_new_tokens` (or the model's maximum positions) was reached first.
+    full_logprobs: (len(token_ids),) float32: log-prob of each token under the untruncated
+                   temperature-scaled softmax (no top-k/top-p; temperature 1 when greedy), the
+                   distribution a training forward computes: the trainer's log pi_old.
+    entropies:     (len(token_ids),) float32: entropy of that untruncated distribution at each step.
     """
 
     token_ids: list[int]
     logprobs: torch.Tensor
     finish_reason: Literal["stop", "length"]
+    full_logprobs: torch.Tensor | None = None
+    entropies: torch.Tensor | None = None
 
 
 @dataclasses.dataclass
@@ -375,6 +383,8 @@ class _Engine:
         self.stopped = zeros(torch.bool)
         self.next_tokens = zeros()
         self.next_logprobs = zeros(torch.float32)
+        self.next_full_logprobs = zeros(torch.float32)
+        self.next_entropies = zeros(torch.float32)
         self.row_index = torch.arange(plan.slots, device=device)
         self.seed = torch.zeros((), dtype=torch.long, device=device)
         self.stop_ids = torch.full((_STOP_CAPACITY,), -1, dtype=torch.long, device=device)
@@ -401,8 +411,9 @@ class _Engine:
             self.stop_ids[:len(stop_ids)] = torch.tensor(stop_ids, dtype=torch.long, device=self.device)
         sequences = len(prompt_lens)
         self.out_tokens = torch.zeros(sequences, max(max_new_tokens, 1), dtype=torch.long, device=self.device)
-        self.out_logprobs = torch.zeros(sequences, max(max_new_tokens, 1), dtype=torch.float32,
-                                        device=self.device)
+        self.out_logprobs, self.out_full_logprobs, self.out_entropies = (
+            torch.zeros(sequences, max(max_new_tokens, 1), dtype=torch.float32, device=self.device)
+            for _ in range(3))
         self.seq_len = np.zeros(sequences, dtype=np.int64)
         self.seq_stopped = np.zeros(sequences, dtype=bool)
         # Host mirror of rows 0..B-1: sequence, tokens generated, limit, position of the next input.
@@ -430,8 +441,10 @@ class _Engine:
             if self.batch:
                 self._decode(model, sampling, stats)
                 self._retire_finished(sampling)
-        result = self.out_tokens, self.out_logprobs, self.seq_len, self.seq_stopped
-        self.out_tokens = self.out_logprobs = None  # the engine may be kept; its outputs are not
+        result = (self.out_tokens, self.out_logprobs, self.out_full_logprobs, self.out_entropies,
+                  self.seq_len, self.seq_stopped)
+        # the engine may be kept; its outputs are not
+        self.out_tokens = self.out_logprobs = self.out_full_logprobs = self.out_entropies = None
         return result
 
     def _prefill(self, model, units, prompt_lens, limits, sampling, stats):
@@ -466,11 +479,13 @@ class _Engine:
         seq_tensor = torch.tensor(seq_ids, device=device)
         zero_steps = torch.zeros(count, dtype=torch.long, device=device)
         uniforms = counter_uniforms(self.seed, seq_tensor, zero_steps)
-        tokens, logprobs = sample_tokens(logits[torch.tensor(seq_unit, device=device)], uniforms,
-                                         temperature=sampling.temperature, top_k=sampling.top_k,
-                                         top_p=sampling.top_p)
+        tokens, logprobs, full_logprobs, entropies = sample_tokens(
+            logits[torch.tensor(seq_unit, device=device)], uniforms, temperature=sampling.temperature,
+            top_k=sampling.top_k, top_p=sampling.top_p, full=True)
         self.out_tokens[seq_tensor, 0] = tokens
         self.out_logprobs[seq_tensor, 0] = logprobs
+        self.out_full_logprobs[seq_tensor, 0] = full_logprobs
+        self.out_entropies[seq_tensor, 0] = entropies
         seq_array = np.asarray(seq_ids, dtype=np.int64)
         self.tokens[rows] = tokens
         self.positions[rows] = torch.as_tensor(prompt_lens[seq_array], device=device)
@@ -493,10 +508,13 @@ class _Engine:
             logits = model(input_ids=self.tokens[:rows, None], position_ids=self.positions[:rows, None],
                            use_cache=False, logits_to_keep=1).logits[:, -1].float()
         uniforms = counter_uniforms(self.seed, self.seq_ids[:rows], self.steps[:rows])
-        tokens, logprobs = sample_tokens(logits, uniforms, temperature=sampling.temperature,
-                                         top_k=sampling.top_k, top_p=sampling.top_p)
+        tokens, logprobs, full_logprobs, entropies = sample_tokens(
+            logits, uniforms, temperature=sampling.temperature, top_k=sampling.top_k,
+            top_p=sampling.top_p, full=True)
         self.next_tokens[:rows].copy_(tokens)
         self.next_logprobs[:rows].copy_(logprobs)
+        self.next_full_logprobs[:rows].copy_(full_logprobs)
+        self.next_entropies[:rows].copy_(entropies)
         if sampling.has_stop:
             self.stopped[:rows].copy_((tokens[:, None] == self.stop_ids).any(-1))
         live = self.live[:rows]
@@ -518,12 +536,19 @@ class _Engine:
         index = self.steps[:batch] - 1
         self.out_tokens[seq, index] = self.next_tokens[:batch]
         self.out_logprobs[seq, index] = self.next_logprobs[:batch]
+        self.out_full_logprobs[seq, index] = self.next_full_logprobs[:batch]
+        self.out_entropies[seq, index] = self.next_entropies[:batch]
         self.row_count[:batch] += 1
         self.row_pos[:batch] += 1
         stats.decode_steps += 1
         stats.generated_tokens += batch
 
     def _replay(self, model, rows: int, kv_len: int, sampling: _Sampling, stats: RolloutStats):
+        # Capture and replay on the model's GPU: torch.cuda.graph and Triton take the current one.
+        with torch.cuda.device(self.device):
+            self._replay_on_device(model, rows, kv_len, sampling, stats)
+
+    def _replay_on_device(self, model, rows, kv_len, sampling, stats):
         key = (rows, kv_len, sampling)
         graph = self.graphs.get(key)
         if graph is None:
@@ -564,7 +589,10 @@ class _Engine:
         if len(holes):
             dst = torch.as_tensor(holes, device=self.device)
             src = torch.as_tensor(movers, device=self.device)
-            self.kv[:, :, dst] = self.kv[:, :, src]
+            # One layer at a time: the gather's temporary is then one layer's rows, not every
+            # layer's (32 layers x 8 MB per row of a 7B model at 2k positions for each mover).
+            for layer_kv in self.kv:
+                layer_kv[:, dst] = layer_kv[:, src]
             for t in (self.tokens, self.positions, self.seq_ids, self.steps, self.stopped):
                 t[dst] = t[src]
             for a in (self.row_seq, self.row_count, self.row_limit, self.row_pos):
@@ -594,7 +622,11 @@ def release(model) -> None:
 def _default_budget(device: torch.device, held_bytes: int) -> int | None:
     """A share of the memory still free on the device, counting the pool this model already holds."""
     if device.type == "cuda":
-        return int((torch.cuda.mem_get_info(device)[0] + held_bytes) * _GPU_FREE_FRACTION)
+        # mem_get_info does not count what PyTorch's caching allocator holds unused (the
+        # training step's freed activations), which this engine's pool can reuse.
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        free = torch.cuda.mem_get_info(device)[0] + cached
+        return int((free + held_bytes) * _GPU_FREE_FRACTION)
     if device.type == "cpu" and hasattr(os, "sysconf"):
         try:
             available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -691,7 +723,8 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
     use_cuda_graphs: capture decode steps as CUDA graphs (default: on a CUDA device).
     keep_cache:     keep the pool and graphs for the next call with this model (`release(model)`).
 
-    Returns a `Rollout`: `rollout[i][j]` is the `Completion` (token_ids, logprobs, finish_reason) of
+    Returns a `Rollout`: `rollout[i][j]` is the `Completion` (token_ids, logprobs, finish_reason,
+    full_logprobs, entropies) of
     sample j of prompt i, and `rollout.stats` the call's `RolloutStats`.
     """
     started = time.perf_counter()
@@ -716,7 +749,7 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
 
     seq_len = np.zeros(len(prompt_lens), dtype=np.int64)
     seq_stopped = np.zeros(len(prompt_lens), dtype=bool)
-    out_tokens = out_logprobs = None
+    out_tokens = out_logprobs = out_full = out_entropies = None
     if units:
         if len(stops) > _STOP_CAPACITY:
             raise ValueError(f"at most {_STOP_CAPACITY} stop_token_ids are supported, got {len(stops)}")
@@ -749,11 +782,12 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
         model.eval()
         try:
             with torch.inference_mode(), _ModelAttentionSwitch(model):
-                out_tokens, out_logprobs, seq_len, seq_stopped = engine.run(
+                out_tokens, out_logprobs, out_full, out_entropies, seq_len, seq_stopped = engine.run(
                     model, units, slots=plan.slots, prompt_lens=prompt_lens, limits=limits, sampling=sampling, seed=int(seed),
                     stop_ids=stops, max_new_tokens=max_new_tokens,
                     prefill_tokens=max(1, int(prefill_tokens)), stats=stats)
-                out_tokens, out_logprobs = out_tokens.cpu(), out_logprobs.cpu()
+                out_tokens, out_logprobs, out_full, out_entropies = (
+                    t.cpu() for t in (out_tokens, out_logprobs, out_full, out_entropies))
         finally:
             model.train(was_training)
             if keep_cache:
@@ -767,11 +801,14 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
         for seq in range(index * n, (index + 1) * n):
             length = int(seq_len[seq])
             if out_tokens is None or length == 0:
-                token_ids, logprobs = [], torch.zeros(0, dtype=torch.float32)
+                token_ids = []
+                logprobs, full, entropies = (torch.zeros(0, dtype=torch.float32) for _ in range(3))
             else:
                 token_ids = out_tokens[seq, :length].tolist()
-                logprobs = out_logprobs[seq, :length].clone()
-            group.append(Completion(token_ids, logprobs, "stop" if seq_stopped[seq] else "length"))
+                logprobs, full, entropies = (t[seq, :length].clone()
+                                             for t in (out_logprobs, out_full, out_entropies))
+            group.append(Completion(token_ids, logprobs, "stop" if seq_stopped[seq] else "length",
+                                    full, entropies))
         rollout.append(group)
     stats.seconds = time.perf_counter() - started
     rollout.stats = stats

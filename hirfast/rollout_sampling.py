@@ -11,6 +11,12 @@ Semantics (the same as Hugging Face's `TemperatureLogitsWarper` -> `TopKLogitsWa
 - the recorded log-prob of the sampled token is under the distribution it was drawn from: the
   log-softmax of the scaled logits renormalized over the kept set. For greedy decoding (`T = 0`), a
   point mass would record 0 for every token, so the log-prob is taken at `T = 1` (after top-k/top-p).
+- with `full=True`, two more numbers per row, both of the *untruncated* distribution
+  `softmax(logits / T)` (at `T = 1` when greedy), the one the trainer's forward computes: the
+  log-prob of the sampled token (what the trainer uses as log pi_old) and the entropy
+  `H = lse - sum_v p_v z_v` (HiR's replay score). Without top-k/top-p this reuses the softmax the
+  draw computes anyway (one multiply-add pass over the vocabulary more); with them, one
+  log-sum-exp and one exp pass more (bench/test_rollout_bench.py::test_sampling_record_cost_cpu).
 
 Randomness is counter-based: the uniform number that draws the token of sequence `s` at step `t` is a
 hash of `(seed, s, t)`. A sequence's samples therefore do not depend on which other sequences share
@@ -58,7 +64,8 @@ def counter_uniforms(seed: torch.Tensor, seq_ids: torch.Tensor, steps: torch.Ten
     return ((h >> 8).to(torch.float32) + 0.5) * (2.0 ** -24)
 
 
-def _inverse_cdf(masked_logits: torch.Tensor, log_norm: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+def _inverse_cdf(masked_logits: torch.Tensor, log_norm: torch.Tensor, uniforms: torch.Tensor,
+                 probs: torch.Tensor | None = None) -> torch.Tensor:
     """Index drawn from softmax(masked_logits) per row; never a token whose probability is 0.
 
     Two levels: a block of `_CDF_BLOCK` tokens is drawn from the cumulative block masses, then a token
@@ -66,7 +73,8 @@ def _inverse_cdf(masked_logits: torch.Tensor, log_norm: torch.Tensor, uniforms: 
     cumsum would add a read and a write of the (rows, vocab) buffer every step).
     """
     rows, vocab = masked_logits.shape
-    probs = torch.exp(masked_logits - log_norm.unsqueeze(1))
+    if probs is None:
+        probs = torch.exp(masked_logits - log_norm.unsqueeze(1))
     if vocab % _CDF_BLOCK:
         probs = F.pad(probs, (0, _CDF_BLOCK - vocab % _CDF_BLOCK))
     blocks = probs.view(rows, -1, _CDF_BLOCK)
@@ -93,16 +101,24 @@ def _top_k_mask(scaled: torch.Tensor, top_k: int) -> torch.Tensor:
     return scaled.masked_fill(scaled < kth, float("-inf"))
 
 
+def _entropy(scaled: torch.Tensor, probs: torch.Tensor, log_norm: torch.Tensor) -> torch.Tensor:
+    """``-sum p log p = lse - sum p z`` per row; a token of probability 0 (logit -inf) adds 0
+    (``0 * -inf`` is NaN, which ``nansum`` skips; a ``where`` on the mask cost 14x more here)."""
+    return log_norm - torch.nansum(probs * scaled, dim=-1)
+
+
 def sample_tokens(logits: torch.Tensor, uniforms: torch.Tensor, *, temperature: float, top_k: int,
-                  top_p: float) -> tuple[torch.Tensor, torch.Tensor]:
+                  top_p: float, full: bool = False):
     """Draw one token per row and return it with its log-prob (see the module docstring).
 
     logits: (B, V) float32; uniforms: (B,) float32 in (0, 1), ignored when greedy.
-    Returns tokens (B,) int64 and logprobs (B,) float32.
+    Returns tokens (B,) int64 and logprobs (B,) float32; with ``full=True`` also the untruncated
+    log-prob of each drawn token and the untruncated entropy, (B,) float32 each.
     """
     greedy = temperature == 0
-    scaled = logits if greedy or temperature == 1.0 else logits / temperature
-    scaled = _top_k_mask(scaled, top_k)
+    base = logits if greedy or temperature == 1.0 else logits / temperature
+    scaled = _top_k_mask(base, top_k)
+    truncated = scaled is not base or top_p < 1.0
     if top_p < 1.0:
         sorted_logits, order = torch.sort(scaled, dim=-1, descending=True, stable=True)
         sorted_probs = torch.softmax(sorted_logits, dim=-1)
@@ -114,7 +130,22 @@ def sample_tokens(logits: torch.Tensor, uniforms: torch.Tensor, *, temperature: 
         else:
             rank = _inverse_cdf(kept, log_norm, uniforms)
         tokens = order.gather(1, rank.unsqueeze(1)).squeeze(1)
-        return tokens, kept.gather(1, rank.unsqueeze(1)).squeeze(1) - log_norm
-    log_norm = torch.logsumexp(scaled, dim=-1)
-    tokens = torch.argmax(scaled, dim=-1) if greedy else _inverse_cdf(scaled, log_norm, uniforms)
-    return tokens, scaled.gather(1, tokens.unsqueeze(1)).squeeze(1) - log_norm
+        logprobs = kept.gather(1, rank.unsqueeze(1)).squeeze(1) - log_norm
+    else:
+        log_norm = torch.logsumexp(scaled, dim=-1)
+        probs = None
+        if greedy:
+            tokens = torch.argmax(scaled, dim=-1)
+        else:
+            probs = (scaled - log_norm.unsqueeze(1)).exp_()
+            tokens = _inverse_cdf(scaled, log_norm, uniforms, probs=probs)
+        logprobs = scaled.gather(1, tokens.unsqueeze(1)).squeeze(1) - log_norm
+    if not full:
+        return tokens, logprobs
+    if truncated:
+        probs, log_norm = None, torch.logsumexp(base, dim=-1)
+    if probs is None:
+        probs = (base - log_norm.unsqueeze(1)).exp_()
+    full_logprobs = logprobs if not truncated else (
+        base.gather(1, tokens.unsqueeze(1)).squeeze(1) - log_norm)
+    return tokens, logprobs, full_logprobs, _entropy(base, probs, log_norm)

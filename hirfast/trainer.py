@@ -5,17 +5,20 @@ One step, as ``HIR_METHOD.md`` defines it:
 1. sample B tasks; roll out m responses each (temperature 1 by default);
 2. verify every constraint of every response with the C++ checker; reward 1 iff all hold
    (``reward: dense`` gives the share met instead);
-3. replay (unless ``replay: off``): per task, greedily select up to k failed responses that met at
-   least one constraint, by ``F_div + lambda_s * F_int``; rewrite each one's instruction to the
-   constraints it met and add ``(x', y)`` with reward 1 (``hirfast.replay``);
+3. replay (unless ``replay: off``): select failed responses that met at least one constraint
+   (``replay_selection: published``, the default: the top ``num_replay`` of the whole batch by
+   ``lambda_s * CLA + token-mean entropy``; ``jaccard``: per task), rewrite each one's instruction
+   to the constraints it met, verify it again under ``x'`` (dropped and counted if it fails) and add
+   ``(x', y)`` with reward 1 (``hirfast.replay``);
 4. advantages over originals and replays (REINFORCE++ by default, ``hirfast.advantages``);
 5. the PPO clipped surrogate, token-mean, with optional KL-in-loss and entropy terms; AdamW with
    linear warm-up then cosine decay, global-norm gradient clipping.
 
-With ``mini_batches: 1`` (the default) there is one optimizer step per rollout batch, so
-``log pi_old = log pi.detach()`` and no extra forward is needed; with more, the rollout's sampling
-log-probs serve as ``log pi_old`` for originals and a no-grad forward under ``x'`` gives them for
-replays. ``replay: off`` is the plain baseline with every other setting identical.
+log pi_old and log pi_ref of each row are as ``hirfast.rl_loss`` says: originals use the rollout's
+untruncated log-probs (on-policy ``pi.detach()`` in the loss with one optimizer step per rollout),
+replays those of ``y`` under the original instruction (``replay_old_logprobs: original``, as
+published) or no-grad forwards under ``x'``; a replay's pi_old always reaches the loss, so its
+ratio and clip are real. ``replay: off`` is the plain baseline with every other setting identical.
 
 Checkpoints (every ``save_every`` steps and at the end) hold the model in Hugging Face format
 (safetensors), the tokenizer, and ``trainer_state.pt`` (optimizer, scheduler, RNG states, data
@@ -47,16 +50,16 @@ from typing import Callable, Sequence
 
 import torch
 
-from . import verify
-from . import models
+from . import models, rewards, verify
 from .advantages import compute_advantages
 from .config import TrainConfig, add_config_arguments, config_from_args
 from .constraints import Task, generate_tasks
 from .data import TaskSampler, load_tasks
-from .ops import policy_loss
 from .packing import ModelFlops, lm_head_weight, pack, response_hidden, score
+from .rl_loss import (REFERENCE_FILE, Parts, disable_dropout, micro_batch_loss, reference_source,
+                      row_logprobs, saved_reference, token_kl)
 from .rollout import generate
-from .replay import build_replays, integrity, jaccard_diversity, replay_lambda
+from .replay import REPLAY_COUNTS, integrity, jaccard_diversity, replay_batch, replay_lambda
 
 __all__ = ["HiRTrainer", "add_arguments", "main", "latest_checkpoint"]
 
@@ -76,7 +79,10 @@ class _Row:
     reward: float
     group: int
     is_replay: bool
-    rollout_logprobs: torch.Tensor  # of the response under the original instruction
+    # untruncated log-probs of the response under the original instruction x, from the rollout
+    rollout_logprobs: torch.Tensor
+    source: "_Row | None" = None  # a replay's original row (same response, under x)
+    ref: torch.Tensor | None = None  # log pi_ref of the response, once scored
 
 
 def _step_seed(seed: int, step: int, stream: int = 0) -> int:
@@ -125,6 +131,8 @@ class HiRTrainer:
         self.device = torch.device(("cuda" if torch.cuda.is_available() else "cpu")
                                    if config.device == "auto" else config.device)
         on_gpu = self.device.type == "cuda"
+        if on_gpu and self.device.index is not None:
+            torch.cuda.set_device(self.device)  # Triton launches and CUDA graphs use the current GPU
         self.autocast = config.bf16 == "on" or (config.bf16 == "auto" and on_gpu)
         if self.autocast and not on_gpu:
             raise ValueError("bf16 = on needs a CUDA device; use bf16: off (or auto) on the CPU")
@@ -141,6 +149,11 @@ class HiRTrainer:
         self.model, self.tokenizer = model.to(self.device), tokenizer
         if config.gradient_checkpointing == "on" or (config.gradient_checkpointing == "auto" and on_gpu):
             self.model.gradient_checkpointing_enable()
+        if config.disable_dropout and disable_dropout(self.model):
+            log.info("dropout set to 0 in the policy (disable_dropout: true)")
+        if config.kl_loss_coef > 0 and config.kl_estimator == "k1":
+            log.warning("kl_estimator = k1 in the loss has zero expected gradient: it adds noise, "
+                        "not regularization (k2 gives the gradient of KL(pi||ref))")
         stops = {tokenizer.eos_token_id}
         gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
         stops.update(gen_eos if isinstance(gen_eos, list) else [gen_eos])
@@ -156,15 +169,19 @@ class HiRTrainer:
         if self.autocast:
             self.infer_model = copy.deepcopy(self.model).to(infer_dtype).eval().requires_grad_(False)
         self.reference = None
+        self.reference_source = reference_source(config.model, config.ref_model, STATE_FILE)
         if config.kl_coef > 0 or config.kl_loss_coef > 0:
-            if config.reference_model:
-                self.reference = models.load_causal_lm(config.reference_model, dtype=torch.float32)
-            else:
+            if self.reference_source != config.model:
+                self.reference = models.load_causal_lm(self.reference_source, dtype=torch.float32)
+            else:  # the initial model, before any checkpoint is loaded into the policy
                 self.reference = copy.deepcopy(self.model)
             self.reference.to(self.device, infer_dtype).eval().requires_grad_(False)
+            log.info("reference model: %s", self.reference_source or "the initial policy")
 
-        self.verifier = verifier or partial(verify.check, loose=config.loose_verify,
-                                            num_threads=config.verify_threads)
+        # Engine ids go to the C++ checker; HIR-16K type4 criteria to the sandbox / the judge.
+        self.verifier = verifier or rewards.build_verifier(
+            partial(verify.check, loose=config.loose_verify, num_threads=config.verify_threads),
+            **rewards.options_from_config(config))
         self.integrity_fn, self.diversity_fn = integrity_fn, diversity_fn
         self._prompt_cache: dict[str, list[int]] = {}
 
@@ -191,7 +208,8 @@ class HiRTrainer:
 
     def _load_tasks(self) -> list[Task]:
         if self.cfg.data:
-            tasks, report = load_tasks(self.cfg.data, strict=self.cfg.strict_data)
+            tasks, report = load_tasks(self.cfg.data, strict=self.cfg.strict_data,
+                                       **rewards.load_options(self.cfg))
             if not tasks:
                 raise ValueError(f"{self.cfg.data}: no usable rows ({report.summary()})")
             return tasks
@@ -200,7 +218,8 @@ class HiRTrainer:
 
     def _load_eval_tasks(self) -> list[Task]:
         if self.cfg.eval_data:
-            tasks, _ = load_tasks(self.cfg.eval_data, strict=self.cfg.strict_data)
+            tasks, _ = load_tasks(self.cfg.eval_data, strict=self.cfg.strict_data,
+                                  **rewards.load_options(self.cfg))
         else:
             seen = {t.instruction() for t in self.tasks}
             tasks = [t for t in generate_tasks(self.cfg.eval_tasks * 2, seed=self.cfg.seed + 1,
@@ -244,8 +263,10 @@ class HiRTrainer:
                             top_p=self.cfg.top_p, top_k=self.cfg.top_k,
                             stop_token_ids=self.stop_ids, seed=seed)
 
-    def _verify(self, tasks: Sequence[Task], groups) -> list[list[list[bool]]]:
-        """sat of every response, grouped by task (decoding counts as part of verifying)."""
+    def _verify(self, tasks: Sequence[Task], groups, texts_out: list | None = None
+                ) -> list[list[list[bool]]]:
+        """sat of every response, grouped by task (decoding counts as part of verifying); the
+        decoded texts are appended to ``texts_out`` when given."""
         texts, ids, kwargs, prompts = [], [], [], []
         for task, group in zip(tasks, groups):
             for c in group:
@@ -254,6 +275,8 @@ class HiRTrainer:
                 kwargs.append(task.kwargs)
                 prompts.append(task.instruction())
         flat = self.verifier(texts, ids, kwargs, prompts)
+        if texts_out is not None:
+            texts_out.extend(texts)
         sats, i = [], 0
         for group in groups:
             sats.append(flat[i:i + len(group)])
@@ -309,26 +332,30 @@ class HiRTrainer:
         gen_tokens = groups.stats.generated_tokens
 
         t0 = time.perf_counter()
-        sats = self._verify(tasks, groups)
+        texts: list[str] = []
+        sats = self._verify(tasks, groups, texts)
         times["verify"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        rows = [_Row(self.prompt_ids(task), c.token_ids, self._reward(sat), t, False, c.logprobs)
+        rows = [_Row(self.prompt_ids(task), c.token_ids, self._reward(sat), t, False, c.full_logprobs)
                 for t, (task, group, task_sats) in enumerate(zip(tasks, groups, sats))
                 for c, sat in zip(group, task_sats)]
         lam = replay_lambda(s, cfg.replay_lambda0, cfg.replay_eta)
-        replays = []
+        replays, replay_info = [], dict.fromkeys(REPLAY_COUNTS, 0)
         if cfg.replay:
-            # A response with no token cannot carry a reward; it is never replayed.
-            usable = [[sat if groups[t][i].token_ids else [False] * len(sat)
-                       for i, sat in enumerate(task_sats)] for t, task_sats in enumerate(sats)]
-            replays = build_replays(tasks, usable, k=cfg.replay_k, lam=lam,
-                                    integrity_fn=self.integrity_fn, diversity_fn=self.diversity_fn)
-            # A replay carries its source's rollout log-probs (of y under x), for the optional
-            # importance correction; its own log pi_old (of y under x') is computed when needed.
-            rows += [_Row(self.prompt_ids(r.task), groups[r.task_index][r.response].token_ids, 1.0,
-                          r.task_index, True, groups[r.task_index][r.response].logprobs)
-                     for r in replays]
+            replays, replay_info = replay_batch(
+                tasks, groups, texts, sats, lam=lam, selection=cfg.replay_selection,
+                num_replay=cfg.replays_per_step, k=cfg.replay_k,
+                max_per_task=cfg.replay_max_per_task, replay_truncated=cfg.replay_truncated,
+                verifier=self.verifier if cfg.replay_recheck else None,
+                integrity_fn=self.integrity_fn, diversity_fn=self.diversity_fn)
+        # A replay's response is its source's id list (never re-tokenized); it keeps the source's
+        # rollout log-probs of y under x (its pi_old with replay_old_logprobs: original).
+        per_task = len(groups[0]) if groups else 0
+        rows += [_Row(self.prompt_ids(r.task), rows[r.task_index * per_task + r.response].response,
+                      1.0, r.task_index, True, rows[r.task_index * per_task + r.response].rollout_logprobs,
+                      source=rows[r.task_index * per_task + r.response])
+                 for r in replays]
         times["replay"] = time.perf_counter() - t0
 
         _sync(dev)
@@ -352,6 +379,7 @@ class HiRTrainer:
             "reward_mean": sum(self._reward(x) for x in flat) / originals,
             "replay_count": len(replays),
             "replay_ratio": len(replays) / originals,
+            **replay_info,
             "lambda": lam,
             "zero_reward_groups": sum(all(self._reward(x) == 0 for x in g) for g in sats) / len(sats),
             "response_length": resp_tokens / originals,
@@ -363,19 +391,18 @@ class HiRTrainer:
             "tokens_per_s_replay": resp_tokens / max(times["replay"], 1e-9),
             "tokens_per_s_train": train_tokens / max(times["train"], 1e-9),
             **{f"time_{k}": v for k, v in times.items()},
+            **(self.verifier.metrics() if hasattr(self.verifier, "metrics") else {}),
         }
         return metrics
 
     def _update(self, rows: list[_Row], step: int) -> dict:
         cfg, dev = self.cfg, self.device
         n = len(rows)
-        need_old = cfg.mini_batches > 1 or cfg.kl_coef > 0 or cfg.replay_importance
-        old = [None if r.is_replay else r.rollout_logprobs for r in rows]
+        old, ref, kl_old = row_logprobs(
+            rows, replay_old_logprobs=cfg.replay_old_logprobs, mini_batches=cfg.mini_batches,
+            score_policy=partial(self._score, self.infer_model),
+            score_reference=None if self.reference is None else partial(self._score, self.reference))
         replay_idx = [i for i, r in enumerate(rows) if r.is_replay]
-        if need_old and replay_idx:
-            for i, lp in zip(replay_idx, self._score(self.infer_model, [rows[i] for i in replay_idx])):
-                old[i] = lp
-        ref = self._score(self.reference, rows) if self.reference is not None else None
 
         width = max(len(r.response) for r in rows)
         mask = torch.zeros(n, width, dtype=torch.bool)
@@ -385,12 +412,11 @@ class HiRTrainer:
         if cfg.kl_coef > 0:
             kl_tokens = torch.zeros(n, width)
             for i in range(n):
-                d = ref[i] - old[i]
-                kl_tokens[i, :len(d)] = {"k1": -d, "k2": 0.5 * d * d, "k3": torch.exp(d) - d - 1}[cfg.kl_estimator]
+                kl_tokens[i, :len(rows[i].response)] = token_kl(ref[i], kl_old[i], cfg.kl_estimator)
         adv = compute_advantages(cfg.advantage, torch.tensor([r.reward for r in rows]),
                                  [r.group for r in rows], mask, kl=kl_tokens, kl_coef=cfg.kl_coef)
         advantages = [adv[i, :len(r.response)] for i, r in enumerate(rows)]
-        if cfg.replay_importance:
+        if cfg.replay_importance:  # (replay_old_logprobs: rewritten) pi_old(y|x') / pi_old(y|x)
             for i in replay_idx:
                 weight = torch.exp(old[i] - rows[i].rollout_logprobs).clamp(max=IMPORTANCE_CAP)
                 advantages[i] = advantages[i] * weight
@@ -398,7 +424,8 @@ class HiRTrainer:
         # Mini-batches are whole tasks (a task's originals and replays stay together).
         task_ids = sorted({r.group for r in rows})
         chunks = [set(task_ids[k::cfg.mini_batches]) for k in range(cfg.mini_batches)]
-        sums = {"loss": 0.0, "clip_fraction": 0.0, "entropy": 0.0, "kl": 0.0, "grad_norm": 0.0}
+        sums = {"loss": 0.0, "grad_norm": 0.0}
+        parts = Parts()
         head = lm_head_weight(self.model)
         cost_weight = ModelFlops.from_config(self.model.config).attention_cost_weight
         self.model.train()
@@ -416,28 +443,28 @@ class HiRTrainer:
                 weight = head
                 if self.autocast:  # the lm_head matmul in bf16, as autocast would run it
                     hidden, weight = hidden.to(torch.bfloat16), head.to(torch.bfloat16)
-                loss, m = policy_loss(
-                    hidden, weight, batch.response_targets,
-                    torch.cat([advantages[i] for i in idx]).to(dev),
-                    old_logprobs=None if cfg.mini_batches == 1 else torch.cat([old[i] for i in idx]).to(dev),
-                    ref_logprobs=None if ref is None else torch.cat([ref[i] for i in idx]).to(dev),
-                    cu_seqlens=batch.response_cu_seqlens, clip_low=cfg.clip_low,
-                    clip_high=cfg.clip_high, kl_coef=cfg.kl_loss_coef,
+                loss = micro_batch_loss(
+                    hidden, weight, batch.response_targets, batch.response_lengths,
+                    [rows[i].is_replay for i in idx], [advantages[i] for i in idx],
+                    [old[i] for i in idx], None if ref is None else [ref[i] for i in idx],
+                    tokens_total=tokens_total, rows_total=len(members), sums=parts,
+                    clip_low=cfg.clip_low, clip_high=cfg.clip_high, kl_coef=cfg.kl_loss_coef,
                     kl_estimator=cfg.kl_estimator, entropy_coef=cfg.entropy_coef,
                     loss_agg=cfg.loss_agg, temperature=cfg.temperature)
-                tokens = sum(batch.response_lengths)
-                share = (tokens / tokens_total if cfg.loss_agg == "token-mean"
-                         else len(idx) / len(members))
-                (loss * share).backward()
-                sums["loss"] += float(loss.detach()) * share / len(chunks)
-                for key in ("clip_fraction", "entropy", "kl"):
-                    sums[key] += float(m[key]) * tokens / tokens_total / len(chunks)
+                loss.backward()
+                sums["loss"] += float(loss.detach()) / len(chunks)
             params = [p for p in self.model.parameters() if p.grad is not None]
             norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
             sums["grad_norm"] += float(norm) / len(chunks)
             self.optimizer.step()
             self.scheduler.step()
         self._refresh_infer_model()
+        everything = parts.original.tokens + parts.replay.tokens
+        for key, name in (("clip_fraction", "clipped"), ("entropy", "entropy"), ("kl", "kl"),
+                          ("ratio_mean", "ratio")):
+            sums[key] = (getattr(parts.original, name) + getattr(parts.replay, name)) / everything
+        sums["replay_ratio_mean"] = parts.replay.mean("ratio")
+        sums["replay_clip_fraction"] = parts.replay.mean("clipped")
         if ref is None:
             sums["kl"] = None
         return sums
@@ -493,6 +520,8 @@ class HiRTrainer:
         shutil.rmtree(tmp, ignore_errors=True)
         self.model.save_pretrained(tmp, safe_serialization=True)
         self.tokenizer.save_pretrained(tmp)
+        with open(os.path.join(tmp, REFERENCE_FILE), "w", encoding="utf-8") as fh:
+            json.dump({"reference": self.reference_source}, fh)
         rng = {"python": random.getstate(), "torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
@@ -521,6 +550,11 @@ class HiRTrainer:
         if path is None:
             log.info("resume: no checkpoint in %s, starting fresh", self.cfg.out)
             return False
+        saved_ref = saved_reference(path)
+        if self.reference is not None and saved_ref not in (None, self.reference_source):
+            raise ValueError(f"resuming {path}: its run's reference model was {saved_ref}, this "
+                             f"run's is {self.reference_source}; set ref_model: {saved_ref} "
+                             "(or start a new run)")
         saved = models.load_causal_lm(path, dtype=torch.float32)
         self.model.load_state_dict(saved.state_dict())
         state = torch.load(os.path.join(path, STATE_FILE), map_location="cpu", weights_only=True)
@@ -602,7 +636,11 @@ def main(args) -> int:
     hf_logging.disable_progress_bar()  # checkpoint writes would draw bars under ours
     try:
         cfg = config_from_args(args)
-        trainer = HiRTrainer(cfg)
+        if cfg.algorithm == "hir2023":
+            from .hir2023_train import Hir2023Trainer
+            trainer = Hir2023Trainer(cfg)
+        else:
+            trainer = HiRTrainer(cfg)
     except (ValueError, OSError) as e:
         print(f"hirfast train: {e}", file=sys.stderr)
         return 2

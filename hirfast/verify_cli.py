@@ -2,7 +2,9 @@
 print IFEval's accuracy report, strict and loose.
 
 Input rows are ``{"key", "prompt", "instruction_id_list", "kwargs"}`` (IFEval and IFBench test
-files); response rows are ``{"prompt", "response"}``, matched to input rows by prompt as the
+files), or training rows (HIR-16K, IF_multi_constraints) read as ``hirfast train`` reads them: HIR-16K
+type4 criteria need ``--allow-dataset-code`` ([rule]) and ``--judge-model`` ([llm]), and count as
+both strict and loose; response rows are ``{"prompt", "response"}``, matched to input rows by prompt as the
 reference harness does (the last response wins if a prompt repeats). ``--out`` writes one JSON row
 per (row, constraint) pair, ``{"key", "index", "instruction_id", "strict", "loose"}``, in input
 order. With neither file given, the bundled example (the IFEval prompts and Qwen2.5-7B's responses)
@@ -20,7 +22,7 @@ import time
 from importlib import resources
 from typing import Iterator
 
-from . import verify
+from . import rewards, verify
 
 
 class InputFileError(ValueError):
@@ -86,9 +88,12 @@ def _field(path, number, obj, name, types, what):
     return value
 
 
-def load_inputs(path: str) -> list[InputRow]:
+def load_inputs(path: str, *, allow_dataset_code: bool = False, judge: bool = False) -> list[InputRow]:
     rows = []
     for number, obj in read_jsonl(path):
+        if "instruction_id_list" not in obj and "ground_truth" in obj:
+            rows.append(_training_row(path, number, obj, allow_dataset_code, judge))
+            continue
         prompt = _field(path, number, obj, "prompt", str, "a string")
         ids = _field(path, number, obj, "instruction_id_list", list, "a list of ids")
         kwargs = _field(path, number, obj, "kwargs", list, "a list of dicts")
@@ -104,6 +109,22 @@ def load_inputs(path: str) -> list[InputRow]:
                                      f"object or null, got {type(k).__name__}")
         rows.append(InputRow(obj.get("key"), prompt, ids, [k or {} for k in kwargs], f"{path}:{number}"))
     return rows
+
+
+def _training_row(path, number, obj, allow_dataset_code, judge) -> InputRow:
+    """A HIR-16K / IF_multi_constraints row (type4 criteria included), read as training does."""
+    from . import data
+
+    where = f"{path}:{number}"
+    try:
+        task = data.parse_row(obj, where=where, validate=False,
+                              allow_dataset_code=allow_dataset_code, judge=judge)
+    except data.DataError as e:
+        raise InputFileError(f"{where}: key {obj.get('key')!r}: field {e.field!r}: {e.reason}") from None
+    except data._Unsupported as e:
+        raise InputFileError(f"{where}: key {obj.get('key')!r}: {e}") from None
+    return InputRow(obj.get("key", obj.get("id")), task.instruction(), task.instruction_ids,
+                    task.kwargs, where)
 
 
 def load_responses(path: str) -> dict[str, str]:
@@ -123,15 +144,26 @@ def match_responses(rows: list[InputRow], by_prompt: dict[str, str], responses_p
     return [by_prompt[r.prompt] for r in rows]
 
 
-def score(rows: list[InputRow], responses: list[str], threads: int = 1) -> Scored:
+def score(rows: list[InputRow], responses: list[str], threads: int = 1,
+          verifier: "rewards.MixedVerifier | None" = None) -> Scored:
     """Strict and loose verdicts of every pair; a bad constraint raises InputFileError naming the
-    row's key, line, instruction id and field."""
+    row's key, line, instruction id and field. Rows with type4 criteria need ``verifier`` (their
+    sandbox / judge verdict counts as both strict and loose)."""
     ids = [r.instruction_ids for r in rows]
     kwargs = [r.kwargs for r in rows]
     prompts = [r.prompt for r in rows]
     start = time.perf_counter()
     try:
-        strict, loose = verify.check_strict_and_loose(responses, ids, kwargs, prompts, num_threads=threads)
+        if verifier is not None and any(i in rewards.DATASET_IDS for row in ids for i in row):
+            def both(resp, ids_, kws, prs):
+                s, l = verify.check_strict_and_loose(resp, ids_, kws, prs, num_threads=threads)
+                return [list(zip(a, b)) for a, b in zip(s, l)]
+            pairs = verifier.submit(responses, ids, kwargs, prompts, engine=both).result()
+            strict = [[v[0] if isinstance(v, tuple) else v for v in row] for row in pairs]
+            loose = [[v[1] if isinstance(v, tuple) else v for v in row] for row in pairs]
+        else:
+            strict, loose = verify.check_strict_and_loose(responses, ids, kwargs, prompts,
+                                                          num_threads=threads)
     except verify.ConstraintError as e:
         row = rows[e.row]
         raise InputFileError(f"{row.where}: key {row.key!r}: constraint {e.constraint} "
@@ -195,16 +227,37 @@ def write_pairs(scored: Scored, path: str) -> None:
     os.replace(tmp, path)
 
 
+def verifier_from_args(args, rows: list[InputRow]) -> "rewards.MixedVerifier | None":
+    """A verifier with the sandbox / judge the flags give, when some row has type4 criteria."""
+    if not any(i in rewards.DATASET_IDS for r in rows for i in r.instruction_ids):
+        return None
+    opts = rewards.options_from_config(args)
+    opts["judge_cache"] = args.judge_cache or None  # --out is a file (or an eval folder) here
+    return rewards.build_verifier(verify.check, **opts)
+
+
+def print_reward_metrics(verifier) -> None:
+    m = verifier.metrics()
+    if m:
+        print("type4 criteria: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                                             for k, v in sorted(m.items())))
+    for source in (verifier.sandbox, verifier.judge):
+        for msg in getattr(source, "first_failures", [])[:5]:
+            print(f"  failure: {msg}")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-data", metavar="FILE",
                         help="prompts with constraints: JSONL rows {key, prompt, instruction_id_list, kwargs} "
-                             "(default: the bundled IFEval prompts)")
+                             "or HIR-16K rows (type4 with the flags below) (default: the bundled IFEval "
+                             "prompts)")
     parser.add_argument("--responses", metavar="FILE",
                         help="JSONL rows {prompt, response} (default: the bundled Qwen2.5-7B responses)")
     parser.add_argument("--out", metavar="FILE",
                         help="write one JSON row per pair {key, index, instruction_id, strict, loose}")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, metavar="N",
                         help="worker threads for checking (default: all cores)")
+    rewards.add_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -219,10 +272,16 @@ def main(args: argparse.Namespace) -> int:
     if args.input_data is None:
         print(f"(no files given: checking the bundled example {os.path.basename(responses_path)})")
     try:
-        rows = load_inputs(input_path)
+        rows = load_inputs(input_path, **rewards.load_options(args))
         responses = match_responses(rows, load_responses(responses_path), responses_path)
-        scored = score(rows, responses, args.threads)
-    except InputFileError as e:
+        verifier = verifier_from_args(args, rows)
+        try:
+            scored = score(rows, responses, args.threads, verifier)
+        finally:
+            if verifier is not None:
+                print_reward_metrics(verifier)
+                verifier.close()
+    except (InputFileError, ValueError, RuntimeError) as e:
         print(f"hirfast verify: error: {e}", file=sys.stderr)
         return 2
     print(report(scored))

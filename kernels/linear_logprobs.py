@@ -7,13 +7,20 @@ one read plus one write (backward), all in fp32. Shapes: ``logits [C, V]`` fp32 
 free, unit column stride), per-row vectors ``[C]``. They use no ``tl.dot``, so the Triton
 interpreter's bf16 ``tl.dot`` defect (docs/DESIGN.md) cannot reach the CPU tests.
 """
+import contextlib
+import os
+
 import torch
 import triton
 import triton.language as tl
 
 # Whether triton.jit below produced interpreter functions (TRITON_INTERPRET=1 when triton was
 # first imported): then the kernels run on CPU tensors, and nothing else does.
-INTERPRETED = bool(triton.knobs.runtime.interpret)
+# triton.knobs arrived in Triton 3.4 (the GPU image has 3.6); older releases read the variable.
+try:
+    INTERPRETED = bool(triton.knobs.runtime.interpret)
+except AttributeError:
+    INTERPRETED = os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
 
 # torch.mm(a, b, out_dtype=torch.float32) for bf16 operands (cuBLAS, fp32 output): PyTorch 2.8+.
 _MM_HAS_OUT_DTYPE = tuple(int(p) for p in torch.__version__.split(".")[:2]) >= (2, 8)
@@ -21,6 +28,21 @@ _MM_HAS_OUT_DTYPE = tuple(int(p) for p in torch.__version__.split(".")[:2]) >= (
 _IGNORE_INDEX = tl.constexpr(-100)
 # Finite start for the running max: with -inf, the first rescale would compute (-inf) * 0.
 _NEG_BIG = tl.constexpr(-1.0e30)
+
+
+def on_device(tensor: torch.Tensor):
+    """Makes the tensor's GPU the current device for a launch: Triton launches on the current
+    device, which is not the tensors' when the model lives on cuda:N != the current one."""
+    return torch.cuda.device(tensor.device) if tensor.is_cuda else contextlib.nullcontext()
+
+
+# Autotune candidates, (block sizes) x (warps): each one compiles and is timed once per vocabulary
+# size in every fresh process, so the list is kept short. The row kernels stream a row at memory
+# speed; BLOCK_V = 8192 over 4 warps would hold 64 values per thread per live tensor (spills),
+# and 2048 or less over 16 warps leaves each thread too little to hide latency, so neither is
+# tried (24 candidates before, 12 now; the choice itself is measured by `make gpu-check`).
+_FWD_CONFIGS = ((4096, 8192), (8, 16))
+_BWD_CONFIGS = ((2048, 4096), (4, 8))
 
 
 def _configs(block_sizes, warps):
@@ -66,7 +88,7 @@ def _target_logprob(row_ptr, target, lse, inv_temperature):
     return tl.where(valid, z_target - lse, 0.0)
 
 
-@triton.autotune(configs=_configs((2048, 4096, 8192), (4, 8, 16)), key=["vocab"])
+@triton.autotune(configs=_configs(*_FWD_CONFIGS), key=["vocab"])
 @triton.jit
 def _linear_logprobs_fwd_kernel(logits_ptr, logits_row_stride, targets_ptr, logprob_ptr, lse_ptr,
                                 entropy_ptr, vocab, inv_temperature, BLOCK_V: tl.constexpr):
@@ -80,7 +102,7 @@ def _linear_logprobs_fwd_kernel(logits_ptr, logits_row_stride, targets_ptr, logp
     tl.store(entropy_ptr + row, entropy)
 
 
-@triton.autotune(configs=_configs((1024, 2048, 4096), (4, 8)), key=["vocab"])
+@triton.autotune(configs=_configs(*_BWD_CONFIGS), key=["vocab"])
 @triton.jit
 def _linear_logprobs_bwd_kernel(logits_ptr, logits_row_stride, dlogits_ptr, dlogits_row_stride,
                                 targets_ptr, lse_ptr, entropy_ptr, grad_logprob_ptr,
@@ -129,8 +151,9 @@ def linear_logprobs_fwd(logits: torch.Tensor, targets: torch.Tensor, inv_tempera
     lse = torch.empty_like(logprob)
     entropy = torch.empty_like(logprob)
     if rows:
-        _linear_logprobs_fwd_kernel[(rows,)](logits, logits.stride(0), targets, logprob, lse,
-                                             entropy, vocab, inv_temperature)
+        with on_device(logits):
+            _linear_logprobs_fwd_kernel[(rows,)](logits, logits.stride(0), targets, logprob, lse,
+                                                 entropy, vocab, inv_temperature)
     return logprob, lse, entropy
 
 
@@ -141,10 +164,11 @@ def linear_logprobs_bwd(logits, targets, lse, entropy, grad_logprob, grad_entrop
     dlogits = torch.empty((rows, vocab), dtype=dtype, device=logits.device)
     if rows:
         grid = lambda meta: (rows, triton.cdiv(vocab, meta["BLOCK_V"]))  # noqa: E731
-        _linear_logprobs_bwd_kernel[grid](
-            logits, logits.stride(0), dlogits, dlogits.stride(0), targets, lse, entropy,
-            lse if grad_logprob is None else grad_logprob,
-            lse if grad_entropy is None else grad_entropy,
-            vocab, inv_temperature,
-            HAS_GRAD_LOGPROB=grad_logprob is not None, HAS_GRAD_ENTROPY=grad_entropy is not None)
+        with on_device(logits):
+            _linear_logprobs_bwd_kernel[grid](
+                logits, logits.stride(0), dlogits, dlogits.stride(0), targets, lse, entropy,
+                lse if grad_logprob is None else grad_logprob,
+                lse if grad_entropy is None else grad_entropy,
+                vocab, inv_temperature, HAS_GRAD_LOGPROB=grad_logprob is not None,
+                HAS_GRAD_ENTROPY=grad_entropy is not None)
     return dlogits

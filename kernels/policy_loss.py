@@ -12,20 +12,21 @@ import torch
 import triton
 import triton.language as tl
 
-from .linear_logprobs import (_IGNORE_INDEX, _configs, _row_lse_entropy, _target_logprob,
-                              linear_logprobs_bwd)
+from .linear_logprobs import (_FWD_CONFIGS, _IGNORE_INDEX, _configs, _row_lse_entropy,
+                              _target_logprob, linear_logprobs_bwd, on_device)
 
 KL_ESTIMATOR_CODES = {"k1": 1, "k2": 2, "k3": 3}
+K3_MAX = 10.0  # the same clamp as hirfast.ops.K3_MAX (this module must not import hirfast.ops)
 
 
-@triton.autotune(configs=_configs((2048, 4096, 8192), (4, 8, 16)), key=["vocab"])
+@triton.autotune(configs=_configs(*_FWD_CONFIGS), key=["vocab"])
 @triton.jit
 def _policy_loss_fwd_kernel(
         logits_ptr, logits_row_stride, targets_ptr, valid_ptr, token_weight_ptr, advantages_ptr,
         old_logprobs_ptr, ref_logprobs_ptr,
         lse_ptr, entropy_ptr, loss_ptr, grad_logprob_ptr, grad_entropy_ptr, clipped_ptr, kl_ptr,
         ratio_ptr,
-        vocab, inv_temperature, clip_low, clip_high, kl_coef, entropy_coef,
+        vocab, inv_temperature, clip_low, clip_high, kl_coef, entropy_coef, k3_max,
         HAS_OLD: tl.constexpr, HAS_REF: tl.constexpr, KL_ESTIMATOR: tl.constexpr,
         BLOCK_V: tl.constexpr):
     """One program per row. Writes, per row: lse, entropy, the weighted loss, dLoss/dlogprob,
@@ -35,7 +36,7 @@ def _policy_loss_fwd_kernel(
     per_token = -min(r A, clamp(r, 1 - clip_low, 1 + clip_high) A) + kl_coef KL - entropy_coef H,
     r = exp(lp - old). Where the clipped term is strictly smaller the ratio is outside the clip
     range and d/dlp of that term is 0; elsewhere it is -A r. With d = ref - lp:
-    k1 = -d (d/dlp 1), k2 = d^2/2 (-d), k3 = e^d - d - 1 (1 - e^d).
+    k1 = -d (d/dlp 1), k2 = d^2/2 (-d), k3 = min(e^d - d - 1, k3_max) (1 - e^d, 0 where clamped).
     """
     row = tl.program_id(0).to(tl.int64)
     row_ptr = logits_ptr + row * logits_row_stride
@@ -66,8 +67,9 @@ def _policy_loss_fwd_kernel(
             dkl = -d
         else:
             exp_d = tl.exp(d)
-            kl = exp_d - d - 1.0
-            dkl = 1.0 - exp_d
+            raw = exp_d - d - 1.0
+            kl = tl.minimum(raw, k3_max)
+            dkl = tl.where(raw > k3_max, 0.0, 1.0 - exp_d)
         per_token += kl_coef * kl
         grad_logprob += kl_coef * dkl
     per_token -= entropy_coef * entropy
@@ -93,14 +95,15 @@ def policy_loss_fwd(logits, targets, valid, token_weight, advantages, old_logpro
     names = ("lse", "entropy", "loss", "grad_logprob", "grad_entropy", "clipped", "kl", "ratio")
     out = torch.empty((len(names), rows), dtype=torch.float32, device=logits.device)
     if rows:
-        _policy_loss_fwd_kernel[(rows,)](
-            logits, logits.stride(0), targets, valid.view(torch.uint8), token_weight, advantages,
-            advantages if old_logprobs is None else old_logprobs,
-            advantages if ref_logprobs is None else ref_logprobs,
-            *out.unbind(0),
-            vocab, inv_temperature, clip_low, clip_high, kl_coef, entropy_coef,
-            HAS_OLD=old_logprobs is not None, HAS_REF=ref_logprobs is not None,
-            KL_ESTIMATOR=KL_ESTIMATOR_CODES[kl_estimator])
+        with on_device(logits):
+            _policy_loss_fwd_kernel[(rows,)](
+                logits, logits.stride(0), targets, valid.view(torch.uint8), token_weight, advantages,
+                advantages if old_logprobs is None else old_logprobs,
+                advantages if ref_logprobs is None else ref_logprobs,
+                *out.unbind(0),
+                vocab, inv_temperature, clip_low, clip_high, kl_coef, entropy_coef, K3_MAX,
+                HAS_OLD=old_logprobs is not None, HAS_REF=ref_logprobs is not None,
+                KL_ESTIMATOR=KL_ESTIMATOR_CODES[kl_estimator])
     terms = dict(zip(names, out.unbind(0)))
     if grad_dtype is not None:
         terms["dlogits"] = linear_logprobs_bwd(

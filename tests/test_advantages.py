@@ -93,3 +93,26 @@ def test_bad_input_is_named():
         compute_advantages("grpo", torch.zeros(2), [0, 0], _mask([1, 0], width=1))
     with pytest.raises(ValueError, match="group_ids"):
         compute_advantages("grpo", torch.zeros(2), [0], _mask([1, 1]))
+
+
+def test_replay_with_the_original_instructions_logprobs_gets_its_sources_kl_penalty():
+    # An original (reward 0) and its replay (reward 1) of the same 2-token response. As published,
+    # the replay keeps log pi_old(y|x) and log pi_ref(y|x), so its per-token KL penalty is the
+    # original's. d = ref - old = [5, -1]: k3 = [min(e^5 - 6, 10), e^-1] = [10, 0.3679].
+    from hirfast.rl_loss import K3_MAX, token_kl
+
+    old = torch.tensor([-1.0, -2.0])
+    ref = old + torch.tensor([5.0, -1.0])
+    k3 = token_kl(ref, old, "k3")
+    assert k3.tolist() == pytest.approx([K3_MAX, math.exp(-1)])
+    kl = torch.stack([k3, k3])  # original, replay
+    adv = compute_advantages("reinforce++", torch.tensor([0.0, 1.0]), [0, 0], _mask([2, 2]),
+                             kl=kl, kl_coef=0.1)
+    # token rewards: original [-1, -0.03679], replay [-1, 1 - 0.03679]; returns-to-go below
+    e = 0.1 * math.exp(-1)
+    returns = [-1 - e, -e, -1 + 1 - e, 1 - e]
+    mean = sum(returns) / 4
+    std = math.sqrt(sum((r - mean) ** 2 for r in returns) / 3 + 1e-8)
+    expected = torch.tensor([[(r - mean) / std for r in returns[:2]],
+                             [(r - mean) / std for r in returns[2:]]])
+    torch.testing.assert_close(adv, expected)

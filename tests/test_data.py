@@ -90,15 +90,16 @@ def test_load_counts_skips_and_logs_bad_rows(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="hirfast.data"):
         tasks, report = load_tasks(_write(tmp_path, rows), max_logged_errors=3)
     assert [t.key for t in tasks] == ["1", "10"]
-    assert report.rows == 10 and report.loaded == 2 and report.malformed == 6
-    assert sum(report.unsupported.values()) == 2
+    # the type3 row has no ground_truth.constraints: malformed, not unsupported
+    assert report.rows == 10 and report.loaded == 2 and report.malformed == 7
+    assert sum(report.unsupported.values()) == 1
     assert len(report.first_errors) == 3
     assert ":2: field '<json>'" in report.first_errors[0]
     assert "punctuation:no_comm" in report.first_errors[1] and "instruction_id" in report.first_errors[1]
     assert "kwargs.num_words" in report.first_errors[2]
     text = caplog.text
-    assert "and 3 more malformed rows" in text
-    assert "type3" in text and "type4" in text
+    assert "and 4 more malformed rows" in text
+    assert "type4" in text
     assert "2 not rewritable" in report.summary()
 
 

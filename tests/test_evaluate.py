@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import hirfast.verify as verify
-from hirfast import cli, evaluate, verify_cli
+from hirfast import cli, eval_muldimif, evaluate, verify_cli
 
 CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
                  "{% if add_generation_prompt %}<|assistant|>{% endif %}")
@@ -42,8 +42,9 @@ def _train_tokenizer(texts):
 def tiny_model_dir(tmp_path_factory):
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    prompts = [r.prompt for bench in evaluate.BENCHMARKS
+    prompts = [r.prompt for bench in ("ifeval", "ifbench")
                for r in verify_cli.load_inputs(evaluate.benchmark_path(bench))]
+    prompts += [p.prompt for p in eval_muldimif.load_prompts()[:50]]
     tokenizer = _train_tokenizer(prompts)
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -63,18 +64,27 @@ def _run(capsys, *argv):
     return code, out.out, out.err
 
 
-def _hf_greedy(model_dir, prompt, max_new_tokens):
+def _hf_greedy(model_dir, prompt, max_new_tokens, device="cpu", with_margins=False):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).to(device).eval()
     text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
                                          add_generation_prompt=True)
-    ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"]])
+    ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"]], device=device)
     with torch.no_grad():
         out = model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False,
-                             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id)
-    return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+                             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id,
+                             output_scores=with_margins, return_dict_in_generate=True)
+    tokens = out.sequences[0, ids.shape[1]:].tolist()
+    text = tokenizer.decode(tokens, skip_special_tokens=True)
+    if not with_margins:
+        return text
+    # The gap between the two likeliest tokens at each step: where it is tiny, another engine's
+    # rounding may pick the other token and greedy texts part ways from there.
+    margins = [float(s[0].topk(2).values[0] - s[0].topk(2).values[1]) for s in out.scores]
+    prefixes = [tokenizer.decode(tokens[:i], skip_special_tokens=True) for i in range(len(tokens) + 1)]
+    return text, margins, prefixes
 
 
 @pytest.mark.parametrize("bench", ["ifbench", "ifeval"])
@@ -84,8 +94,11 @@ def test_eval_generates_scores_and_writes(tiny_model_dir, tmp_path, capsys, benc
     if unknown:
         pytest.skip(f"the engine does not know {sorted(unknown)} yet")
     out_dir = tmp_path / "out"
+    # --device cpu: on a GPU machine "auto" would generate in bf16 on the GPU, which greedy
+    # fp32 CPU decoding need not match (test_eval_on_gpu_matches_hf_greedy is the GPU twin).
     code, out, err = _run(capsys, "--model", tiny_model_dir, "--bench", bench, "--limit", 3,
-                          "--max-new-tokens", 7, "--batch-size", 2, "--threads", 2, "--out", out_dir)
+                          "--max-new-tokens", 7, "--batch-size", 2, "--threads", 2, "--out", out_dir,
+                          "--device", "cpu")
     assert code == 0, err
     assert "prompt-level" in out and "== loose ==" in out
     assert "generating" in err and "checking" in err  # the progress bars
@@ -121,6 +134,43 @@ def test_eval_scores_existing_responses_like_the_verdict_file(data_dir, tmp_path
     strict_prompt_level = sum(all(v["strict"] for v in got if v["key"] == k)
                               for k in {v["key"] for v in got}) / 294
     assert f"prompt-level: {strict_prompt_level}" in out
+
+
+def test_eval_muldimif_generates_and_prints_the_reference_report(tiny_model_dir, tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    code, out, err = _run(capsys, "--model", tiny_model_dir, "--bench", "muldimif", "--limit", 3,
+                          "--max-new-tokens", 7, "--batch-size", 2, "--out", out_dir)
+    assert code == 0, err
+    prompts = eval_muldimif.load_prompts()[:3]
+    written = _read_jsonl(out_dir / "responses.jsonl")
+    assert [w["id"] for w in written] == [p.key for p in prompts]
+    for w, p in zip(written, prompts):
+        assert w["response"] == _hf_greedy(tiny_model_dir, p.prompt, 7)
+    expected = verify.check_muldimif([w["response"] for w in written], [p.constraints for p in prompts])
+    got = _read_jsonl(out_dir / "verdicts.jsonl")
+    assert [g["verdict"] for g in got] == [v for row in expected for v in row]
+    for line in ("overall: all constraints", "per constraint pattern:", "per first-level type",
+                 "per second-level type", "per difficulty:", "MulDimIF has no loose mode"):
+        assert line in out
+    assert (out_dir / "report.txt").read_text().startswith("hirfast eval --bench muldimif: 3 prompts; model ")
+
+
+def test_eval_muldimif_scores_existing_responses_like_the_contract(data_dir, tmp_path, capsys):
+    import gzip
+
+    with gzip.open(data_dir / "muldimif" / "responses.jsonl.gz", "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    first = [r for r in rows if r["index"] == 0]  # the model's responses, one per prompt
+    path = tmp_path / "responses.jsonl"
+    path.write_text("".join(json.dumps({"id": r["id"], "response": r["response"]}) + "\n" for r in first))
+    code, out, err = _run(capsys, "--bench", "muldimif", "--responses", path, "--out", tmp_path / "o")
+    assert code == 0, err
+    want = {v["id"]: v["verdicts"] for v in _read_jsonl(data_dir / "muldimif" / "verdicts.jsonl") if v["index"] == 0}
+    got = _read_jsonl(tmp_path / "o" / "verdicts.jsonl")
+    assert len(got) == sum(len(v) for v in want.values())
+    assert all(int(g["verdict"]) == want[g["id"]][g["index"]] for g in got)
+    every = sum(all(v) for v in want.values())
+    assert f"overall: all constraints {every}/1200 = {every / 1200:.4f}" in out
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -160,5 +210,26 @@ def test_prompts_longer_than_the_model_are_refused(tiny_model_dir, tmp_path, cap
     config = AutoConfig.from_pretrained(short)
     config.max_position_embeddings = 16
     config.save_pretrained(short)
-    code, _, err = _run(capsys, "--model", short, "--bench", "ifeval", "--limit", 1, "--out", tmp_path / "o")
+    code, _, err = _run(capsys, "--model", short, "--bench", "ifeval", "--limit", 1, "--out", tmp_path / "o",
+                        "--device", "cpu")
     assert code == 2 and "takes at most 16 positions" in err and "key 1000" in err
+
+
+@pytest.mark.gpu
+def test_eval_on_gpu_matches_hf_greedy(tiny_model_dir, tmp_path, capsys):
+    # fp32 on the GPU, against transformers' greedy generate on the same GPU. Different attention
+    # kernels round differently, so a response may part from HF's only at a step where HF's two
+    # likeliest tokens are within 1e-3 (a tie), and must equal it up to there.
+    rows = verify_cli.load_inputs(evaluate.benchmark_path("ifeval"))[:3]
+    out_dir = tmp_path / "out"
+    code, _, err = _run(capsys, "--model", tiny_model_dir, "--bench", "ifeval", "--limit", 3,
+                        "--max-new-tokens", 12, "--batch-size", 2, "--threads", 2, "--out", out_dir,
+                        "--device", "cuda", "--dtype", "float32")
+    assert code == 0, err
+    for w, r in zip(_read_jsonl(out_dir / "responses.jsonl"), rows):
+        want, margins, prefixes = _hf_greedy(tiny_model_dir, r.prompt, 12, device="cuda",
+                                             with_margins=True)
+        if w["response"] == want:
+            continue
+        agreed = max(i for i, p in enumerate(prefixes) if w["response"].startswith(p))
+        assert agreed < len(margins) and margins[agreed] < 1e-3, (w["response"], want, margins)

@@ -236,7 +236,8 @@ def plain_policy_loss(lp, ent, advantages, counted, old, ref, cu_seqlens, loss_a
     kl = torch.zeros_like(lp)
     if ref is not None:
         d = ref - lp
-        kl = {"k1": -d, "k2": d * d / 2, "k3": torch.exp(d) - d - 1}[kl_estimator]
+        kl = {"k1": -d, "k2": d * d / 2,
+              "k3": (torch.exp(d) - d - 1).clamp(max=ops.K3_MAX)}[kl_estimator]
         per_token = per_token + kl_coef * kl
     if loss_agg == "token-mean":
         loss = per_token[counted].sum() / max(int(counted.sum()), 1)
@@ -254,7 +255,7 @@ def plain_policy_loss(lp, ent, advantages, counted, old, ref, cu_seqlens, loss_a
     return loss, {k: v.detach() for k, v in metrics.items()}
 
 
-def policy_case(n, d, v, dtype, seed, with_old, with_ref, with_mask):
+def policy_case(n, d, v, dtype, seed, with_old, with_ref, with_mask, ref_spread=0.2):
     hidden, weight, targets = make_inputs(n, d, v, dtype, seed=seed)
     advantages = randn(n, seed=seed + 100)
     with torch.no_grad():
@@ -262,16 +263,16 @@ def policy_case(n, d, v, dtype, seed, with_old, with_ref, with_mask):
     # old and ref log-probs near the current ones, so that ratios spread around 1 (a good share
     # clipped on both sides) and the KL is of a realistic size
     old = (lp64 + 0.3 * randn(n, seed=seed + 101, dtype=torch.float64)).float() if with_old else None
-    ref = (lp64 + 0.2 * randn(n, seed=seed + 102, dtype=torch.float64)).float() if with_ref else None
+    ref = (lp64 + ref_spread * randn(n, seed=seed + 102, dtype=torch.float64)).float() if with_ref else None
     mask = (randn(n, seed=seed + 103) > -0.85) if with_mask else None
     cu_seqlens = torch.tensor([0, 20, 21, 21, 60, n], dtype=torch.int32, device=DEVICE)
     return hidden, weight, targets, advantages, old, ref, mask, cu_seqlens
 
 
 def check_policy_loss(impl, dtype, loss_agg, kl_estimator, with_old, with_ref, entropy_coef,
-                      temperature, with_mask, n=97, d=64, v=1531, seed=5):
+                      temperature, with_mask, n=97, d=64, v=1531, seed=5, ref_spread=0.2):
     hidden, weight, targets, adv, old, ref, mask, cu = policy_case(n, d, v, dtype, seed, with_old,
-                                                                   with_ref, with_mask)
+                                                                   with_ref, with_mask, ref_spread)
     kl_coef = 0.1 if with_ref else 0.0
     options = dict(clip_low=0.2, clip_high=0.28, kl_coef=kl_coef, kl_estimator=kl_estimator,
                    entropy_coef=entropy_coef, loss_agg=loss_agg)
@@ -330,6 +331,19 @@ def test_policy_loss_triton_matches_float64(case):
     dtype, loss_agg, est, with_old, with_ref, entropy_coef, temperature, mask = case
     check_policy_loss("triton", dtype, loss_agg, est, with_old, with_ref, entropy_coef,
                       temperature, mask)
+
+
+@pytest.mark.parametrize("impl", ["torch", "triton"])
+def test_policy_loss_k3_clamp_matches_float64(impl):
+    # log pi_ref - log pi spread by 3 nats: a good share of tokens have k3 above K3_MAX (clamped,
+    # no gradient); the reference clamps with autograd, so values and gradients must agree.
+    hidden, weight, targets, _, _, ref, _, _ = policy_case(97, 64, 1531, torch.float32, 5, False,
+                                                           True, False, ref_spread=3.0)
+    lp64, _ = plain_logprobs(hidden.double(), weight.double(), targets, 1.0)
+    d = ref.double() - lp64
+    assert ((d.exp() - d - 1) > ops.K3_MAX).sum() >= 5
+    check_policy_loss(impl, torch.float32, "token-mean", "k3", True, True, 0.0, 1.0, False,
+                      ref_spread=3.0)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)

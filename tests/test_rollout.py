@@ -178,6 +178,51 @@ def test_logprobs_equal_full_forward(model, temperature, top_k, top_p):
                 (completion.logprobs - expected).abs().max()
 
 
+@pytest.mark.parametrize("temperature,top_k,top_p", [(1.0, 0, 1.0), (0.7, 30, 1.0), (1.3, 0, 0.8),
+                                                     (0.0, 12, 0.95)])
+def test_untruncated_logprobs_and_entropies_equal_full_forward(llama, temperature, top_k, top_p):
+    # pi_old for the trainer: the full temperature-scaled softmax at the drawn token, whatever
+    # top-k/top-p drew it; the entropy of that softmax is HiR's replay score.
+    rollout = generate(llama, PROMPTS, n=2, max_new_tokens=12, temperature=temperature, top_k=top_k,
+                       top_p=top_p, stop_token_ids=None, seed=7, max_batch_size=3)
+    t = temperature or 1.0
+    truncated_somewhere = False
+    for prompt, group in zip(PROMPTS, rollout):
+        for c in group:
+            ids = torch.tensor([prompt + c.token_ids])
+            with torch.no_grad():
+                logits = llama(ids, use_cache=False).logits[0, len(prompt) - 1:-1].double() / t
+            logp = torch.log_softmax(logits, -1)
+            expected = logp.gather(1, torch.tensor(c.token_ids)[:, None]).squeeze(1)
+            entropy = -(logp.exp() * logp).sum(-1)
+            assert c.full_logprobs.shape == c.entropies.shape == (len(c.token_ids),)
+            assert torch.allclose(c.full_logprobs.double(), expected, atol=1e-4)
+            assert torch.allclose(c.entropies.double(), entropy, atol=1e-4)
+            truncated_somewhere |= bool((c.logprobs - c.full_logprobs).abs().max() > 1e-3)
+    # the two records differ exactly when a filter is on
+    assert truncated_somewhere == (top_k > 0 or top_p < 1.0)
+
+
+def test_sampler_full_outputs_by_hand():
+    logits = torch.tensor([[2.0, 1.0, float("-inf"), 0.5, 1.99]] * 64)
+    seq = torch.arange(64)
+    uniforms = counter_uniforms(torch.tensor(1), seq, torch.zeros_like(seq))
+    for temperature, top_k, top_p in [(1.0, 0, 1.0), (0.5, 2, 1.0), (2.0, 0, 0.6), (0.0, 3, 0.9)]:
+        tokens, lp, full, entropy = sample_tokens(logits, uniforms, temperature=temperature,
+                                                  top_k=top_k, top_p=top_p, full=True)
+        again, lp_only = sample_tokens(logits, uniforms, temperature=temperature, top_k=top_k,
+                                       top_p=top_p)
+        assert torch.equal(tokens, again) and torch.equal(lp, lp_only)  # full= changes nothing else
+        scaled = logits[0].double() / (temperature or 1.0)
+        logp = torch.log_softmax(scaled, -1)
+        p = logp.exp()
+        h = -(p[p > 0] * logp[p > 0]).sum()  # the -inf logit has probability 0 and adds nothing
+        assert torch.allclose(full.double(), logp[tokens], atol=1e-6)
+        assert torch.allclose(entropy.double(), h.expand(64), atol=1e-6)
+        if top_k or top_p < 1.0:
+            assert (lp > full).all()  # renormalized over a kept set: larger than untruncated
+
+
 # ---- sampling ------------------------------------------------------------------------------------
 
 def test_seeded_sampling_is_reproducible_and_samples_differ(llama):
@@ -414,6 +459,8 @@ def test_padded_decode_batches_match_exact_ones(llama, pad_decode_to_buckets):
         for x, y in zip(a, b):
             assert x.token_ids == y.token_ids and x.finish_reason == y.finish_reason
             assert torch.allclose(x.logprobs, y.logprobs, atol=1e-5)
+            assert torch.allclose(x.full_logprobs, y.full_logprobs, atol=1e-5)
+            assert torch.allclose(x.entropies, y.entropies, atol=1e-4)
 
 
 # ---- memory planning ------------------------------------------------------------------------------
