@@ -5,9 +5,10 @@ converted once to a Hugging Face directory cached under ~/.cache/hirfast).
 Rollout against Hugging Face `generate` and a full forward, packed scoring with shared prompts
 against per-row scoring, `hirfast eval` against the Python reference checkers, `hirfast train`
 with HiR for two steps and a resumed third, and loading straight from the GGUF file. Everything
-runs on one torch thread. On a 2-core VM shared with six other jobs (load average 5-16) the tests
-took 24 s (greedy), 14 s (log-probs), 62 s (packed), 238 s (eval), 678 s (train) and 93 s (GGUF
-read), plus 75 s for the first conversion; the slow marks are for that, CI runs them all.
+runs on one torch thread. On a 2-core VM the module took 102 s with the converted directory cached
+(train 50 s, GGUF read 18 s, eval 14 s, greedy 7 s, the rest under 5 s each; the first conversion
+adds about 75 s); the same tests took 24 s to 678 s each while six other jobs loaded the VM to
+16. The slow marks are for that; CI runs them all.
 """
 from __future__ import annotations
 
