@@ -82,6 +82,9 @@ def load_causal_lm(name, *, dtype="float32"):
                          f"missing {missing[:5]}, unexpected {unexpected[:5]}")
     for buffer_name, buffer in loaded.named_buffers():  # e.g. RoPE inverse frequencies
         _set_buffer(model, buffer_name, buffer)
+    left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if left:
+        raise ValueError(f"{name}: no weights in the GGUF file for {left[:5]}")
     if getattr(loaded, "generation_config", None) is not None:
         model.generation_config = GenerationConfig.from_dict(loaded.generation_config.to_dict())
     del loaded
