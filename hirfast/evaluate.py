@@ -42,7 +42,7 @@ def benchmark_path(bench: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="PATH_OR_NAME",
-                        help="a Hugging Face causal LM (local path or hub name); not needed with --responses")
+                        help="a Hugging Face causal LM (local path, hub name or GGUF file); not needed with --responses")
     parser.add_argument("--bench", metavar="{" + ",".join(sorted(BENCHMARKS)) + ",bbh[:TASK,...]}",
                         help="the benchmark whose bundled prompts are used; bbh: BIG-Bench Hard's "
                              "held-out split (bbh-full: every example), all 27 tasks or those named")
@@ -104,14 +104,14 @@ def _check_args(args: argparse.Namespace) -> str | None:
 def load_model(name: str, device: str, dtype: str):
     """The tokenizer and the causal LM, on `device` in `dtype`, in eval mode."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from . import models
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if dtype == "auto":
         dtype = "bfloat16" if device.startswith("cuda") else "float32"
-    tokenizer = AutoTokenizer.from_pretrained(name)
-    model = AutoModelForCausalLM.from_pretrained(name, dtype=getattr(torch, dtype))
+    tokenizer, model = models.load(name, dtype=dtype)
     return tokenizer, model.to(device).eval()
 
 

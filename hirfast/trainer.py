@@ -50,7 +50,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from . import rewards, verify
+from . import models, rewards, verify
 from .advantages import compute_advantages
 from .config import TrainConfig, add_config_arguments, config_from_args
 from .constraints import Task, generate_tasks
@@ -138,11 +138,9 @@ class HiRTrainer:
             raise ValueError("bf16 = on needs a CUDA device; use bf16: off (or auto) on the CPU")
 
         if model is None:
-            from transformers import AutoModelForCausalLM
-            model = AutoModelForCausalLM.from_pretrained(config.model, dtype=torch.float32)
+            model = models.load_causal_lm(config.model, dtype=torch.float32)
         if tokenizer is None:
-            from transformers import AutoTokenizer
-            tokenizer = AutoTokenizer.from_pretrained(config.tokenizer or config.model)
+            tokenizer = models.load_tokenizer(config.model, config.tokenizer)
         if config.chat_template:
             tokenizer.chat_template = config.chat_template
         if not getattr(tokenizer, "chat_template", None):
@@ -174,9 +172,7 @@ class HiRTrainer:
         self.reference_source = reference_source(config.model, config.ref_model, STATE_FILE)
         if config.kl_coef > 0 or config.kl_loss_coef > 0:
             if self.reference_source != config.model:
-                from transformers import AutoModelForCausalLM
-                self.reference = AutoModelForCausalLM.from_pretrained(self.reference_source,
-                                                                      dtype=torch.float32)
+                self.reference = models.load_causal_lm(self.reference_source, dtype=torch.float32)
             else:  # the initial model, before any checkpoint is loaded into the policy
                 self.reference = copy.deepcopy(self.model)
             self.reference.to(self.device, infer_dtype).eval().requires_grad_(False)
@@ -559,8 +555,7 @@ class HiRTrainer:
             raise ValueError(f"resuming {path}: its run's reference model was {saved_ref}, this "
                              f"run's is {self.reference_source}; set ref_model: {saved_ref} "
                              "(or start a new run)")
-        from transformers import AutoModelForCausalLM
-        saved = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        saved = models.load_causal_lm(path, dtype=torch.float32)
         self.model.load_state_dict(saved.state_dict())
         state = torch.load(os.path.join(path, STATE_FILE), map_location="cpu", weights_only=True)
         self.optimizer.load_state_dict(state["optimizer"])
