@@ -118,7 +118,7 @@ def score_table(results: list[tuple[str, bool]]) -> str:
 
 def eval_main(args) -> int:
     """``hirfast eval --bench bbh[:task,...]`` (arguments of ``hirfast.evaluate``)."""
-    from . import evaluate, rollout
+    from . import evaluate
 
     def error(message):
         print(f"hirfast eval: error: {message}", file=sys.stderr)
@@ -137,35 +137,13 @@ def eval_main(args) -> int:
             part = load_tasks([name], split)
             tasks += part[:args.limit] if args.limit is not None else part
         tokenizer, model = evaluate.load_model(args.model, args.device, args.dtype)
-        prompts = evaluate.chat_prompts(tokenizer, [t.instruction() for t in tasks], args.system_prompt)
-        limit = getattr(model.config, "max_position_embeddings", None)
-        for t, ids in zip(tasks, prompts):
-            if limit is not None and len(ids) >= limit:
-                raise ValueError(f"BBH {t.key}: the prompt is {len(ids)} tokens, the model takes "
-                                 f"at most {limit} positions")
+        started = time.perf_counter()
+        responses = evaluate.generate_texts(tokenizer, model, [t.instruction() for t in tasks],
+                                            [f"BBH {t.key}" for t in tasks], args)
+        seconds = time.perf_counter() - started
     except (ValueError, OSError) as e:
         return error(str(e))
 
-    import torch
-    from tqdm import tqdm
-
-    stops = evaluate.stop_token_ids(tokenizer, model)
-    responses = []
-    started = time.perf_counter()
-    with tqdm(total=len(tasks), desc="generating", unit="prompt") as bar, torch.inference_mode():
-        for start in range(0, len(tasks), args.batch_size):
-            chunk = prompts[start:start + args.batch_size]
-            result = rollout.generate(model, chunk, n=1, max_new_tokens=args.max_new_tokens,
-                                      temperature=args.temperature, top_p=args.top_p,
-                                      stop_token_ids=stops, seed=args.seed + start)
-            for completions in result:
-                ids = completions[0].token_ids
-                if ids and ids[-1] in stops:
-                    ids = ids[:-1]
-                responses.append(tokenizer.decode(ids, skip_special_tokens=True))
-            bar.update(len(chunk))
-    rollout.release(model)
-    seconds = time.perf_counter() - started
     results = [(t.key.split("/")[0], answers_match(r, t.target)) for t, r in zip(tasks, responses)]
     header = (f"hirfast eval --bench {args.bench}: {len(tasks)} examples ({split} split) of "
               f"{len(names)} task(s); model {args.model}, temperature {args.temperature}, "

@@ -145,21 +145,29 @@ def stop_token_ids(tokenizer, model) -> list[int]:
 
 def generate_responses(tokenizer, model, rows, args) -> list[str]:
     """One response per row, in order, generated `args.batch_size` prompts per call."""
+    return generate_texts(tokenizer, model, [r.prompt for r in rows],
+                          [f"{r.where}: key {r.key!r}" for r in rows], args)
+
+
+def generate_texts(tokenizer, model, prompts: list[str], labels: list[str], args) -> list[str]:
+    """One response per user message in `prompts` (chat-templated, `args.system_prompt` first),
+    in order, `args.batch_size` prompts per call; a prompt longer than the model takes is an error
+    naming its label."""
     import torch
 
     from . import rollout
 
-    token_prompts = chat_prompts(tokenizer, [r.prompt for r in rows], args.system_prompt)
+    token_prompts = chat_prompts(tokenizer, prompts, args.system_prompt)
     limit = getattr(model.config, "max_position_embeddings", None)
     if limit is not None:
-        for row, ids in zip(rows, token_prompts):
+        for label, ids in zip(labels, token_prompts):
             if len(ids) >= limit:
-                raise ValueError(f"{row.where}: key {row.key!r}: the prompt is {len(ids)} tokens, the model "
+                raise ValueError(f"{label}: the prompt is {len(ids)} tokens, the model "
                                  f"takes at most {limit} positions")
     stops = stop_token_ids(tokenizer, model)
     responses = []
-    with tqdm(total=len(rows), desc="generating", unit="prompt") as bar, torch.inference_mode():
-        for start in range(0, len(rows), args.batch_size):
+    with tqdm(total=len(token_prompts), desc="generating", unit="prompt") as bar, torch.inference_mode():
+        for start in range(0, len(token_prompts), args.batch_size):
             chunk = token_prompts[start:start + args.batch_size]
             # Seeds differ per chunk: a sequence's draws depend on (seed, index in the call, step).
             result = rollout.generate(model, chunk, n=1, max_new_tokens=args.max_new_tokens,
