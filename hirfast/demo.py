@@ -56,7 +56,7 @@ class DemoSettings:
     rollouts_per_task: int = 6
     max_new_tokens: int = 64       # long warm answers take ~50 tokens
     lr: float = 5e-4
-    kl_loss_coef: float = 0.05     # KL to the warm start in the loss, for both arms
+    kl_loss_coef: float = 0.2      # KL to the warm start in the loss, for both arms (0.05: HiR drifted, see README)
     curve_every: int = 50          # a held-out point for the curve every N steps
     curve_tasks: int = 64
     eval_samples: int = 4          # final evaluation: samples per held-out task at T = 1
