@@ -23,12 +23,15 @@ to worker processes, one thread each (a tiny model is overhead-bound).
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import math
 import os
 import random
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 
@@ -159,31 +162,112 @@ def paired_interval(a: list[float], b: list[float], z: float = 1.96) -> tuple[fl
 
 # --- warm start -----------------------------------------------------------------------------------
 
-def _warm_start(settings: DemoSettings, out: str, train, heldout, warm, log) -> dict:
-    """Build the tokenizer and the tiny model, train them on generated answers, check that the
-    result reads its instructions, save both."""
+def _warm_start(settings: DemoSettings, out: str, train, heldout, warm, pool, workers: int,
+                log) -> dict:
+    """Build the tokenizer and the tiny model, train them on generated answers (data parallel over
+    ``workers`` processes of ``pool``, or here when there is none), save both."""
     import torch
 
-    from .demo_model import build_model, build_tokenizer, constant_answers, sample_response, warm_start
+    from .demo_model import build_model, build_tokenizer, constant_answers, sample_response
 
     rng = random.Random(1)
     pairs = [(t.instruction(), sample_response(rng, t, settings.follow_prob)) for t in warm]
     tokenizer = build_tokenizer([a for _, a in pairs] + constant_answers() + [
         f"<|user|>\n{t.instruction()}<|end|>\n<|assistant|>\n" for t in train + heldout + warm])
     model = build_model(tokenizer, seed=0, hidden_size=settings.hidden_size, layers=settings.layers)
-    losses = warm_start(model, tokenizer, pairs, steps=settings.warm_steps,
-                        batch_size=settings.warm_batch, lr=settings.warm_lr, seed=0,
-                        log_every=max(1, settings.warm_steps // 4), log=log)
     path = os.path.join(out, "warm_start")
-    model.save_pretrained(path)
+    model.save_pretrained(path)  # the initial model; rank 0 overwrites it with the trained one
     tokenizer.save_pretrained(path)
-    ev = _means(evaluate_policy(model, tokenizer, heldout, samples=settings.eval_samples,
-                                temperature=1.0, seed=123, max_new_tokens=settings.max_new_tokens))
+    world = min(workers, settings.warm_batch) if pool is not None and _distributed_ok() else 1
+    job = {"path": path, "pairs": pairs, "settings": settings, "world": world}
+    if world == 1:
+        losses = _warm_rank(dict(job, rank=0), log=log)
+    else:
+        log(f"  warm start on {world} processes (data parallel: each computes a share of every "
+            f"batch; one gradient all-reduce per step)")
+        # Rank 0 prints its progress itself when this demo prints to the terminal; a caller's own
+        # ``log`` gets the same lines once the warm start is done.
+        echo = log is print
+        with tempfile.TemporaryDirectory(prefix="hirfast-demo-") as tmp:
+            job["rendezvous"] = os.path.join(tmp, "rendezvous")
+            futures = [pool.submit(_warm_rank, dict(job, rank=r, echo=echo and r == 0))
+                       for r in range(world)]
+            losses = [f.result() for f in futures][0]
+        every = max(1, settings.warm_steps // 4)
+        for step in range(every, settings.warm_steps + 1, every) if not echo else ():
+            log(f"  warm start step {step}/{settings.warm_steps}: loss "
+                f"{statistics.fmean(losses[step - every:step]):.3f}")
     tail = losses[-min(20, len(losses)):]
     return {"path": path, "params": sum(p.numel() for p in model.parameters()),
-            "vocab": len(tokenizer), "loss": sum(tail) / len(tail), "eval": ev,
-            "reads": ev["own_cla"] - ev["shuffled_cla"] >= READING_GATE,
+            "vocab": len(tokenizer), "loss": sum(tail) / len(tail), "processes": world,
             "threads": torch.get_num_threads()}
+
+
+def _distributed_ok() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_gloo_available()
+
+
+def _warm_rank(job: dict, log=None) -> list[float] | None:
+    """One process of the warm start: train the saved initial model; rank 0 saves the result and
+    returns the losses."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .demo_model import warm_start
+
+    torch.set_num_threads(1)
+    _quiet_transformers()
+    s: DemoSettings = job["settings"]
+    rank, world = job["rank"], job["world"]
+    if job.get("echo"):
+        log = functools.partial(print, flush=True)
+    if world > 1:
+        import torch.distributed as dist
+
+        # Loopback only: two processes of one machine need no other interface, and a host name
+        # that does not resolve (containers) must not stop the demo.
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+        dist.init_process_group("gloo", init_method="file://" + job["rendezvous"], rank=rank,
+                                world_size=world)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(job["path"])
+        tokenizer = AutoTokenizer.from_pretrained(job["path"])
+        losses = warm_start(model, tokenizer, job["pairs"], steps=s.warm_steps,
+                            batch_size=s.warm_batch, lr=s.warm_lr, seed=0, rank=rank, world=world,
+                            log_every=max(1, s.warm_steps // 4) if log else 0, log=log)
+    finally:
+        if world > 1:
+            torch.distributed.destroy_process_group()
+    if rank != 0:
+        return None
+    model.save_pretrained(job["path"])
+    return losses
+
+
+def _warm_eval_line(ev: dict) -> str:
+    reads = ev["own_cla"] - ev["shuffled_cla"] >= READING_GATE
+    return (f"  warm start, held-out at T=1: own ILA {ev['own_ila']:.3f} CLA {ev['own_cla']:.3f} | "
+            f"shuffled ILA {ev['shuffled_ila']:.3f} CLA {ev['shuffled_cla']:.3f}; own - shuffled CLA "
+            f"{ev['own_cla'] - ev['shuffled_cla']:+.3f} ("
+            + ("reads its instructions" if reads else
+               f"BELOW the {READING_GATE:.2f} reading gate: RL started from a model that barely reads")
+            + ")")
+
+
+def _warm_eval(job: dict) -> dict:
+    """The warm start's held-out evaluation (a worker job, run beside the first RL runs)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(1)
+    _quiet_transformers()
+    s: DemoSettings = job["settings"]
+    model = AutoModelForCausalLM.from_pretrained(job["warm"])
+    tokenizer = AutoTokenizer.from_pretrained(job["warm"])
+    return _means(evaluate_policy(model, tokenizer, job["heldout"], samples=s.eval_samples,
+                                  temperature=1.0, seed=123, max_new_tokens=s.max_new_tokens))
 
 
 # --- one RL run -----------------------------------------------------------------------------------
@@ -233,27 +317,38 @@ def _quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
-def _run_jobs(jobs: list[dict], workers: int, log) -> list[dict]:
+def _run_jobs(jobs: list[dict], pool, log) -> list:
+    """Each job is ``{"fn": name, ...}`` (``_run_arm`` or ``_warm_eval``); in ``pool`` when given,
+    else one after the other here. Results in the order of ``jobs``."""
     t0 = time.time()
-    if workers <= 1:
-        results = []
-        for i, j in enumerate(jobs):
-            results.append(_run_arm(j))
-            log(f"  run {i + 1}/{len(jobs)} done ({j['arm']}, seed {j['seed']}) [{time.time() - t0:.0f} s]")
-        return results
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    fns = {"run_arm": _run_arm, "warm_eval": _warm_eval}
 
-    # spawn: a fresh interpreter per worker, never a fork of a process with torch threads.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_run_arm, j): i for i, j in enumerate(jobs)}
-        results: list = [None] * len(jobs)
-        for done, f in enumerate(as_completed(futures), 1):
-            i = futures[f]
-            results[i] = f.result()
-            log(f"  run {done}/{len(jobs)} done ({jobs[i]['arm']}, seed {jobs[i]['seed']}) "
-                f"[{time.time() - t0:.0f} s]")
+    def done(i, count):
+        j = jobs[i]
+        if j["fn"] == "warm_eval":
+            log(_warm_eval_line(results[i]))
+        else:
+            log(f"  run {count}/{sum(x['fn'] == 'run_arm' for x in jobs)} done ({j['arm']}, "
+                f"seed {j['seed']}) [{time.time() - t0:.0f} s]")
+
+    results: list = [None] * len(jobs)
+    if pool is None:
+        count = 0
+        for i, j in enumerate(jobs):
+            results[i] = fns[j["fn"]](j)
+            count += j["fn"] == "run_arm"
+            done(i, count)
         return results
+    from concurrent.futures import as_completed
+
+    futures = {pool.submit(fns[j["fn"]], j): i for i, j in enumerate(jobs)}
+    count = 0
+    for f in as_completed(futures):
+        i = futures[f]
+        results[i] = f.result()
+        count += jobs[i]["fn"] == "run_arm"
+        done(i, count)
+    return results
 
 
 # --- summary and report ---------------------------------------------------------------------------
@@ -363,6 +458,20 @@ def plot_curves(results: list[dict], path: str) -> None:
 
 # --- the whole demo -------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def _pool(workers: int):
+    """A pool of ``workers`` fresh interpreters (spawn: never a fork of a process with torch
+    threads), or None for ``workers <= 1`` (everything runs here)."""
+    if workers <= 1:
+        yield None
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield pool
+
+
 def run_demo(out: str, seeds: list[int], settings: DemoSettings = FULL, *, workers: int = 2,
              log=print) -> dict:
     """Run the whole demo into ``out``; return the summary (also written to summary.json)."""
@@ -387,27 +496,27 @@ def run_demo(out: str, seeds: list[int], settings: DemoSettings = FULL, *, worke
     log(f"  not reading: the best constant answer meets all 3 on {world['constant_ila']:.3f} of the "
         f"held-out tasks; the oracle answers on {world['oracle_ila']:.3f}")
     torch.manual_seed(0)
-    # One thread, as in the RL workers: on a shared 2-core machine two torch threads spent most of
-    # the warm start waiting on each other (500 steps took 18 min against 3.5 min on one thread).
+    # One thread per process: on a shared 2-core machine two torch threads spent most of the warm
+    # start waiting on each other (500 steps took 18 min against 3.5 min on one thread).
     torch.set_num_threads(1)
-    info = _warm_start(settings, out, train, heldout, warm, log)
-    ev = info["eval"]
-    log(f"warm start: tiny Llama, {info['params']:,} parameters, vocabulary {info['vocab']}; "
-        f"{settings.warm_steps} supervised steps (final loss {info['loss']:.2f}) [{time.time() - t0:.0f} s]")
-    log(f"  held-out at T=1: own ILA {ev['own_ila']:.3f} CLA {ev['own_cla']:.3f} | shuffled ILA "
-        f"{ev['shuffled_ila']:.3f} CLA {ev['shuffled_cla']:.3f}; own - shuffled CLA "
-        f"{ev['own_cla'] - ev['shuffled_cla']:+.3f} ("
-        + ("reads its instructions" if info["reads"] else
-           f"BELOW the {READING_GATE:.2f} reading gate: RL starts from a model that barely reads") + ")")
     per_arm = settings.rl_steps * settings.tasks_per_step * settings.rollouts_per_task
-    log(f"RL: {settings.rl_steps} steps x {settings.tasks_per_step} tasks x "
-        f"{settings.rollouts_per_task} rollouts = {per_arm:,} rollouts per run; "
-        f"{len(seeds)} seed(s) x {{HiR, REINFORCE++ without replay}}, identical otherwise")
-    jobs = [{"arm": arm, "seed": seed, "settings": settings, "warm": info["path"],
-             "out": os.path.join(out, "runs", f"{arm}-seed{seed}"), "train": train,
-             "heldout": heldout} for seed in seeds for arm in ARMS]
-    results = _run_jobs(jobs, min(workers, len(jobs)), log)
-    world.update({"warm_start": ev, "warm_start_reads": info["reads"],
+    with _pool(workers) as pool:
+        info = _warm_start(settings, out, train, heldout, warm, pool, workers, log)
+        log(f"warm start: tiny Llama, {info['params']:,} parameters, vocabulary {info['vocab']}; "
+            f"{settings.warm_steps} supervised steps (final loss {info['loss']:.2f}) "
+            f"[{time.time() - t0:.0f} s]")
+        log(f"RL: {settings.rl_steps} steps x {settings.tasks_per_step} tasks x "
+            f"{settings.rollouts_per_task} rollouts = {per_arm:,} rollouts per run; "
+            f"{len(seeds)} seed(s) x {{HiR, REINFORCE++ without replay}}, identical otherwise")
+        # The warm start's evaluation goes first and runs beside the first RL runs.
+        jobs = [{"fn": "warm_eval", "settings": settings, "warm": info["path"], "heldout": heldout}]
+        jobs += [{"fn": "run_arm", "arm": arm, "seed": seed, "settings": settings,
+                  "warm": info["path"], "out": os.path.join(out, "runs", f"{arm}-seed{seed}"),
+                  "train": train, "heldout": heldout} for seed in seeds for arm in ARMS]
+        results = _run_jobs(jobs, pool, log)
+    ev, results = results[0], results[1:]
+    reads = ev["own_cla"] - ev["shuffled_cla"] >= READING_GATE
+    world.update({"warm_start": ev, "warm_start_reads": reads,
                   "settings": asdict(settings)})
     summary = summarize(results, list(seeds), per_arm, world)
     with open(os.path.join(out, "summary.json"), "w", encoding="utf-8") as fh:

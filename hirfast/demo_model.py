@@ -260,9 +260,19 @@ def chat_prompt_ids(tokenizer, instruction: str) -> list[int]:
 
 
 def warm_start(model, tokenizer, pairs: Sequence[tuple[str, str]], *, steps: int, batch_size: int,
-               lr: float, seed: int, log_every: int = 0, log=None) -> list[float]:
+               lr: float, seed: int, log_every: int = 0, log=None, rank: int = 0,
+               world: int = 1) -> list[float]:
     """Supervised warm start on ``(instruction, answer)`` pairs: next-token loss on the answer
-    (and its end token) only; AdamW with cosine decay. Returns the loss of every step."""
+    (and its end token) only, averaged over the batch's answer tokens; AdamW with cosine decay.
+    Returns the loss of every step.
+
+    With ``world > 1`` (``torch.distributed`` initialized, one process per rank) every rank draws
+    the same batch and computes the rows ``rank::world`` of it, longest first (so that the ranks
+    pad to similar widths); one all-reduce per step sums the gradients, the loss and the token
+    count, so every rank takes the same step on the same gradient as one process would (up to
+    the order of float additions)."""
+    import torch.nn.functional as F
+
     rows = []
     for instruction, answer in pairs:
         prompt = chat_prompt_ids(tokenizer, instruction)
@@ -270,28 +280,45 @@ def warm_start(model, tokenizer, pairs: Sequence[tuple[str, str]], *, steps: int
         rows.append((prompt, answer_ids))
     gen = random.Random(seed)
     torch.manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: min(1.0, (i + 1) / 20) * 0.5 * (1 + math.cos(math.pi * i / steps)))
     model.train()
     losses = []
     for step in range(steps):
-        batch = gen.sample(rows, batch_size)
-        width = max(len(p) + len(a) for p, a in batch)
-        ids = torch.full((batch_size, width), tokenizer.pad_token_id)
-        labels = torch.full((batch_size, width), -100)
-        attn = torch.zeros((batch_size, width), dtype=torch.long)
-        for i, (p, a) in enumerate(batch):
-            ids[i, :len(p) + len(a)] = torch.tensor(p + a)
-            labels[i, len(p):len(p) + len(a)] = torch.tensor(a)
-            attn[i, :len(p) + len(a)] = 1
-        loss = model(input_ids=ids, attention_mask=attn, labels=labels).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        batch = gen.sample(rows, batch_size)  # the same draw on every rank
+        mine = sorted(batch, key=lambda r: -(len(r[0]) + len(r[1])))[rank::world]
+        for p in params:
+            p.grad = torch.zeros_like(p)
+        ce_sum, count = torch.zeros(()), torch.zeros(())
+        if mine:
+            width = max(len(p) + len(a) for p, a in mine)
+            ids = torch.full((len(mine), width), tokenizer.pad_token_id)
+            labels = torch.full((len(mine), width), -100)
+            attn = torch.zeros((len(mine), width), dtype=torch.long)
+            for i, (p, a) in enumerate(mine):
+                ids[i, :len(p) + len(a)] = torch.tensor(p + a)
+                labels[i, len(p):len(p) + len(a)] = torch.tensor(a)
+                attn[i, :len(p) + len(a)] = 1
+            logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1]
+            targets = labels[:, 1:]
+            ce_sum = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
+                                     ignore_index=-100, reduction="sum")
+            count = (targets != -100).sum().float()
+            ce_sum.backward()
+        flat = torch.cat([p.grad.reshape(-1) for p in params] + [ce_sum.detach().reshape(1), count.reshape(1)])
+        if world > 1:
+            torch.distributed.all_reduce(flat)
+        total = flat[-1].clamp(min=1.0)
+        offset = 0
+        for p in params:
+            p.grad.copy_(flat[offset:offset + p.numel()].view_as(p)).div_(total)
+            offset += p.numel()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
-        losses.append(float(loss.detach()))
+        losses.append(float(flat[-2] / total))
         if log and log_every and (step + 1) % log_every == 0:
             tail = losses[-log_every:]
             log(f"  warm start step {step + 1}/{steps}: loss {sum(tail) / len(tail):.3f}")

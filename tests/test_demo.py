@@ -134,7 +134,8 @@ def test_quick_demo_runs_end_to_end_and_reproduces_its_summary(tmp_path, capsys)
     summaries = []
     for run in ("a", "b"):
         out = tmp_path / run
-        assert main(parser.parse_args(["--quick", "--seeds", "2", "--workers", "1",
+        # Two workers: the warm start runs data parallel and the runs in a pool, as `make demo`.
+        assert main(parser.parse_args(["--quick", "--seeds", "2", "--workers", "2",
                                        "--out", str(out)])) == 0
         summaries.append((out / "summary.json").read_text())
         assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -153,5 +154,49 @@ def test_quick_demo_runs_end_to_end_and_reproduces_its_summary(tmp_path, capsys)
     # Both arms start from the same warm start and are evaluated with the same seeds.
     assert summary["arms"]["hir"]["curve"][0] == summary["arms"]["baseline"]["curve"][0]
     printed = capsys.readouterr().out
-    for text in ("best constant answer", "own - shuffled CLA", "shuffled ILA", "verdict:"):
+    for text in ("best constant answer", "own - shuffled CLA", "shuffled ILA", "verdict:",
+                 "warm start on 2 processes"):
         assert text in printed
+
+
+def test_data_parallel_warm_start_takes_the_steps_one_process_takes(tmp_path):
+    """Two processes, each computing half of every batch and all-reducing the gradient, end where
+    one process computing the whole batch ends (up to the order of float additions), and their
+    losses are the one process's."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from dataclasses import replace
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from hirfast.demo import _warm_rank
+    from hirfast.demo_model import build_model
+
+    settings = replace(QUICK, warm_steps=6, warm_batch=5)  # odd: the ranks get 3 and 2 rows
+    tasks = demo_tasks(40, seed=8, constraints=(1, 3))
+    rng = random.Random(2)
+    pairs = [(t.instruction(), sample_response(rng, t, 0.5)) for t in tasks]
+    tokenizer = build_tokenizer([a for _, a in pairs] + [
+        f"<|user|>\n{t.instruction()}<|end|>\n<|assistant|>\n" for t in tasks])
+    paths = {}
+    for name in ("one", "two"):
+        paths[name] = str(tmp_path / name)
+        build_model(tokenizer, seed=0, hidden_size=16, layers=1).save_pretrained(paths[name])
+        tokenizer.save_pretrained(paths[name])
+    job = {"pairs": pairs, "settings": settings}
+    one = _warm_rank(dict(job, path=paths["one"], world=1, rank=0))
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_warm_rank, dict(job, path=paths["two"], world=2, rank=r,
+                                                rendezvous=str(tmp_path / "rendezvous")))
+                   for r in range(2)]
+        two, other = [f.result() for f in futures]
+    assert other is None  # only rank 0 reports and saves
+    assert len(one) == len(two) == 6
+    assert two == pytest.approx(one, rel=1e-5)
+    initial = build_model(tokenizer, seed=0, hidden_size=16, layers=1).state_dict()
+    a = AutoModelForCausalLM.from_pretrained(paths["one"]).state_dict()
+    b = AutoModelForCausalLM.from_pretrained(paths["two"]).state_dict()
+    for name, value in a.items():
+        assert not torch.equal(value, initial[name]) or "norm" in name  # it trained
+        torch.testing.assert_close(b[name], value, rtol=1e-4, atol=1e-6)
