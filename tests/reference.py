@@ -16,8 +16,16 @@ from if_verifiable.common import get_loose_transformations
 from if_verifiable.ifeval import instructions_registry as ifeval_registry
 
 langdetect.DetectorFactory.seed = 0
-# The reference logs every undetectable text at ERROR level; tests generate many.
-logging.getLogger().setLevel(logging.CRITICAL)
+
+
+def _not_from_the_reference(record: logging.LogRecord) -> bool:
+    return "if_verifiable" not in record.pathname
+
+
+# The reference logs every undetectable text at ERROR level on the root logger; tests generate
+# many. Drop those records only: raising the root logger's level would also hide the warnings of
+# hirfast that other tests read with caplog.
+logging.getLogger().addFilter(_not_from_the_reference)
 
 HIR_CONSTRAINED_RESPONSE_OPTIONS = (
     "My answer is yes.", "My answer is no.", "My answer is maybe.",
