@@ -146,3 +146,31 @@ def test_overlap_changes_no_result(type4_data, tmp_path):
     # Replays' dataset criteria kept their verdicts from x: no second judge request for them.
     assert last["judge_requests"] + last.get("judge_cache_hits", 0) == last["judge_criteria"]
     assert h1[0]["time_judge_wait"] <= h1[0]["time_verify"]
+
+
+def test_every_hir16k_type_trains_from_one_file(data_dir, tmp_path, caplog):
+    # The HIR-16K sample holds rows of all four types; with the sandbox and a judge each one loads
+    # and every task of the file takes part in one step (engine, MulDimIF, sandbox and judge).
+    torch.set_num_threads(1)
+    path = data_dir / "hir16k" / "sample.jsonl"
+    with open(path, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    tokenizer = build_tokenizer([r["messages"][-1]["content"] for r in rows]
+                                + [" ".join(WORDS), "<|user|>\n<|end|>\n<|assistant|>\n"])
+    with JudgeServer() as server:
+        cfg = TrainConfig(model="tiny", data=str(path), out=str(tmp_path / "run"), steps=1,
+                          tasks_per_step=len(rows), rollouts_per_task=2, max_new_tokens=8,
+                          progress=False, seed=1, allow_dataset_code=True, sandbox_workers=1,
+                          judge_model="tiny-judge", judge_base_url=server.base_url)
+        with caplog.at_level("INFO", logger="hirfast.data"):
+            trainer = HiRTrainer(cfg, model=build_model(tokenizer, seed=0, hidden_size=32),
+                                 tokenizer=tokenizer)
+        try:
+            m = trainer.step()
+        finally:
+            trainer.verifier.close()
+    for kind in ("type1", "type2", "type3"):
+        assert f"{kind}: 1 rows used (1 criteria), 0 skipped" in caplog.text
+    assert "type4: 5 rows used (9 criteria), 0 skipped" in caplog.text
+    assert len(trainer.tasks) == len(rows) == 8 and m["rollouts"] == 2 * len(rows)
+    assert m["rule_calls"] > 0 and m["judge_criteria"] > 0 and m["loss"] == m["loss"]
