@@ -1,5 +1,7 @@
 """Training on HIR-16K type4 rows on the CPU: [rule] criteria in the sandbox and [llm] criteria
-judged by a real OpenAI-compatible server started by the test (tests/judge_server.py)."""
+judged by an OpenAI-compatible HTTP server started by the test (tests/judge_server.py; with a real
+model: tests/test_judge_llama.py); judging overlapped with the reference's scoring, with results
+identical to the blocking order; every HIR-16K type from one file."""
 from __future__ import annotations
 
 import json
