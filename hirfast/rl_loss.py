@@ -163,9 +163,10 @@ def row_logprobs(rows, *, replay_old_logprobs: str, mini_batches: int,
     """log pi_old and log pi_ref of each row, as the module docstring says.
 
     ``rows`` have ``is_replay``, ``rollout_logprobs`` (untruncated, of the response under the
-    original instruction), ``source`` (a replay's original row) and ``ref`` (filled here);
-    ``score_policy`` / ``score_reference`` map rows to no-grad log-prob tensors under their own
-    prompts. Returns ``(old, ref, kl_old)``: ``old[i]`` for the loss (None: on-policy), ``ref[i]``
+    original instruction), ``source`` (a replay's original row) and ``ref`` (filled here, unless
+    already set: the trainer scores the originals under the reference while their verdicts are
+    being computed, since those log-probs do not depend on rewards); ``score_policy`` /
+    ``score_reference`` map rows to no-grad log-prob tensors under their own prompts. Returns ``(old, ref, kl_old)``: ``old[i]`` for the loss (None: on-policy), ``ref[i]``
     (or ``ref`` None without a reference) and ``kl_old[i]``, pi_old for the KL penalty.
     """
     replay_idx = [i for i, r in enumerate(rows) if r.is_replay]
@@ -176,9 +177,11 @@ def row_logprobs(rows, *, replay_old_logprobs: str, mini_batches: int,
     old = [lp if (r.is_replay or mini_batches > 1) else None for r, lp in zip(rows, kl_old)]
     if score_reference is None:
         return old, None, kl_old
-    scored = [r for r in rows if not r.is_replay or replay_old_logprobs == "rewritten"]
-    for r, lp in zip(scored, score_reference(scored)):
-        r.ref = lp
+    scored = [r for r in rows
+              if r.ref is None and (not r.is_replay or replay_old_logprobs == "rewritten")]
+    if scored:
+        for r, lp in zip(scored, score_reference(scored)):
+            r.ref = lp
     return old, [r.source.ref if r.ref is None else r.ref for r in rows], kl_old
 
 

@@ -3,8 +3,12 @@
 One step, as ``HIR_METHOD.md`` defines it:
 
 1. sample B tasks; roll out m responses each (temperature 1 by default);
-2. verify every constraint of every response with the C++ checker; reward 1 iff all hold
-   (``reward: dense`` gives the share met instead);
+2. verify every constraint of every response with the C++ checker (HIR-16K type4 criteria: the
+   sandbox and the LLM judge, ``hirfast.rewards``); reward 1 iff all hold (``reward: dense``
+   gives the share met instead). The judge's requests and the sandbox's runs are started first;
+   the reference model's log-probs of the responses, which need no reward, are computed while
+   they run, and the step waits for verdicts only where rewards and replay selection need them
+   (``time_judge_wait``);
 3. replay (unless ``replay: off``): select failed responses that met at least one constraint
    (``replay_selection: published``, the default: the top ``num_replay`` of the whole batch by
    ``lambda_s * CLA + token-mean entropy``; ``jaccard``: per task), rewrite each one's instruction
@@ -119,7 +123,13 @@ class HiRTrainer:
             :func:`hirfast.verify.check` (strict, or loose with ``loose_verify``).
         integrity_fn, diversity_fn: the replay scores (defaults: ``F_int`` and the Jaccard
             ``F_div`` of ``hirfast.replay``).
+
+    ``overlap_verify`` (class attribute, default True): the reference scores each step's
+    originals while the sandbox's and the judge's verdicts are being computed; False waits for
+    the verdicts first (the blocking order: the same computations, so the same results).
     """
+
+    overlap_verify = True
 
     def __init__(self, config: TrainConfig, *, model=None, tokenizer=None,
                  tasks: Sequence[Task] | None = None, eval_tasks: Sequence[Task] | None = None,
@@ -263,10 +273,10 @@ class HiRTrainer:
                             top_p=self.cfg.top_p, top_k=self.cfg.top_k,
                             stop_token_ids=self.stop_ids, seed=seed)
 
-    def _verify(self, tasks: Sequence[Task], groups, texts_out: list | None = None
-                ) -> list[list[list[bool]]]:
-        """sat of every response, grouped by task (decoding counts as part of verifying); the
-        decoded texts are appended to ``texts_out`` when given."""
+    def _start_verify(self, tasks: Sequence[Task], groups) -> tuple[list[str], rewards.Pending]:
+        """Decode every response and start checking it: the engine checks now, the sandbox's and
+        the judge's verdicts arrive in their threads (``rewards.start``). Returns the texts and
+        the flat verdicts to come."""
         texts, ids, kwargs, prompts = [], [], [], []
         for task, group in zip(tasks, groups):
             for c in group:
@@ -274,14 +284,24 @@ class HiRTrainer:
                 ids.append(task.instruction_ids)
                 kwargs.append(task.kwargs)
                 prompts.append(task.instruction())
-        flat = self.verifier(texts, ids, kwargs, prompts)
+        return texts, rewards.start(self.verifier, texts, ids, kwargs, prompts)
+
+    @staticmethod
+    def _by_task(flat: list, groups) -> list[list]:
+        out, i = [], 0
+        for group in groups:
+            out.append(flat[i:i + len(group)])
+            i += len(group)
+        return out
+
+    def _verify(self, tasks: Sequence[Task], groups, texts_out: list | None = None
+                ) -> list[list[list[bool]]]:
+        """sat of every response, grouped by task (decoding counts as part of verifying); the
+        decoded texts are appended to ``texts_out`` when given."""
+        texts, pending = self._start_verify(tasks, groups)
         if texts_out is not None:
             texts_out.extend(texts)
-        sats, i = [], 0
-        for group in groups:
-            sats.append(flat[i:i + len(group)])
-            i += len(group)
-        return sats
+        return self._by_task(pending.result(), groups)
 
     def evaluate(self, tasks: Sequence[Task] | None = None, *, samples: int | None = None,
                  temperature: float | None = None, seed: int | None = None) -> dict:
@@ -309,6 +329,24 @@ class HiRTrainer:
             return sum(sat) / len(sat)
         return float(all(sat))
 
+    def _recheck_verifier(self) -> Callable:
+        # MixedVerifier.recheck re-checks engine ids and keeps the dataset criteria's verdicts
+        # from x (no second sandbox run or judge request per replay); a plain verifier checks all.
+        return getattr(self.verifier, "recheck", self.verifier)
+
+    def _score_reference(self, rows: Sequence[_Row]) -> float:
+        """log pi_ref of each row's response (``row.ref``; ``row_logprobs`` then keeps it), for
+        the rows with a response and no ``ref`` yet; returns the seconds it took."""
+        todo = [r for r in rows if r.response and r.ref is None]
+        if self.reference is None or not todo:
+            return 0.0
+        _sync(self.device)
+        t0 = time.perf_counter()
+        for r, lp in zip(todo, self._score(self.reference, todo)):
+            r.ref = lp
+        _sync(self.device)
+        return time.perf_counter() - t0
+
     def _score(self, model, rows: Sequence[_Row]) -> list[torch.Tensor]:
         model.eval()
         with torch.no_grad():
@@ -332,14 +370,22 @@ class HiRTrainer:
         gen_tokens = groups.stats.generated_tokens
 
         t0 = time.perf_counter()
-        texts: list[str] = []
-        sats = self._verify(tasks, groups, texts)
+        texts, pending = self._start_verify(tasks, groups)
+        rows = [_Row(self.prompt_ids(task), c.token_ids, 0.0, t, False, c.full_logprobs)
+                for t, (task, group) in enumerate(zip(tasks, groups)) for c in group]
         times["verify"] = time.perf_counter() - t0
+        # While the sandbox and the judge work, the reference scores the originals (no reward
+        # needed; timed as part of the update it belongs to). overlap_verify = False waits first.
+        times["train"] = self._score_reference(rows) if self.overlap_verify else 0.0
+        flat = pending.result()
+        times["judge_wait"] = pending.waited_s
+        times["verify"] += pending.waited_s
+        times["train"] += self._score_reference(rows)  # nothing left to score when overlapped
+        for row, sat in zip(rows, flat):
+            row.reward = self._reward(sat)
+        sats = self._by_task(flat, groups)
 
         t0 = time.perf_counter()
-        rows = [_Row(self.prompt_ids(task), c.token_ids, self._reward(sat), t, False, c.full_logprobs)
-                for t, (task, group, task_sats) in enumerate(zip(tasks, groups, sats))
-                for c, sat in zip(group, task_sats)]
         lam = replay_lambda(s, cfg.replay_lambda0, cfg.replay_eta)
         replays, replay_info = [], dict.fromkeys(REPLAY_COUNTS, 0)
         if cfg.replay:
@@ -347,7 +393,7 @@ class HiRTrainer:
                 tasks, groups, texts, sats, lam=lam, selection=cfg.replay_selection,
                 num_replay=cfg.replays_per_step, k=cfg.replay_k,
                 max_per_task=cfg.replay_max_per_task, replay_truncated=cfg.replay_truncated,
-                verifier=self.verifier if cfg.replay_recheck else None,
+                verifier=self._recheck_verifier() if cfg.replay_recheck else None,
                 integrity_fn=self.integrity_fn, diversity_fn=self.diversity_fn)
         # A replay's response is its source's id list (never re-tokenized); it keeps the source's
         # rollout log-probs of y under x (its pi_old with replay_old_logprobs: original).
@@ -363,7 +409,7 @@ class HiRTrainer:
         rows = [r for r in rows if r.response]
         train_metrics = self._update(rows, s)
         _sync(dev)
-        times["train"] = time.perf_counter() - t0
+        times["train"] += time.perf_counter() - t0
 
         self.step_index += 1
         self.rollouts += sum(len(g) for g in groups)

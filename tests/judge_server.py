@@ -6,6 +6,10 @@ single quotes occurs in the response (case-insensitive), NO otherwise. Modes, se
 runs: ``"ok"``, ``"slow"`` (sleeps ``delay`` seconds first), ``"garbage"`` (an answer that is
 neither yes nor no), ``"broken_json"`` (HTTP 200 with a body that is not JSON), ``"error"`` (HTTP
 500), and ``fail_first`` (that many 503s before normal answers). It counts the requests it got.
+``before_answer``, when set, is called (in the request's thread) before each answer is sent: a
+test can hold answers back until it has seen what the client did meanwhile.
+
+For a server with a real model behind the same API see tests/llama_server.py.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ class JudgeServer:
     def __init__(self, mode: str = "ok", delay: float = 0.0, fail_first: int = 0):
         self.mode, self.delay, self.fail_first = mode, delay, fail_first
         self.requests = 0
+        self.before_answer = None
         self._lock = threading.Lock()
         server = self
 
@@ -59,6 +64,8 @@ class JudgeServer:
                     return self._send(503, b'{"error": {"message": "busy"}}')
                 if server.mode == "slow":
                     time.sleep(server.delay)
+                if server.before_answer is not None:
+                    server.before_answer()
                 if server.mode == "error":
                     return self._send(500, b'{"error": {"message": "internal"}}')
                 if server.mode == "broken_json":

@@ -39,6 +39,12 @@ def make(server_or_url, tmp_path=None, **kw):
     ("YES", True), ("no", False), ("**Yes**.", True), ("Answer: NO", False),
     ("<think>no idea... maybe yes</think>\nNO", False), ("Yes, it does not say no.", True),
     ("I cannot tell.", None), ("", None), (None, None), ("nope", None), ("YESNO", None),
+    # sentence answers that echo the question (a small model's habit)
+    ("The response does satisfy the criterion of", True), ("It satisfies it.", True),
+    ("The response does not satisfy the criterion", False), ("It doesn't satisfy", False),
+    ("The response fails to satisfy it", False), ("Criterion not satisfied.", False),
+    ("The response is unsatisfying", None), ("Yes; it does not satisfy", True),
+    ("The response does not satisfy, yes", False),
 ])
 def test_parse_yes_no(text, expected):
     assert parse_yes_no(text) is expected

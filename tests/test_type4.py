@@ -139,6 +139,35 @@ def test_mixed_verifier_routes_each_constraint():
     assert v.metrics() == {"asked": 2}
 
 
+def test_recheck_keeps_dataset_verdicts_and_checks_engine_ids_again():
+    # A replay's dataset criteria were met under x: re-checking it under x' asks neither the
+    # sandbox nor the judge again (counted), while engine ids are checked as ever.
+    sandbox, judge = _Recorder(lambda it: False), _Recorder(lambda it: False)
+    v = MixedVerifier(verify.check, sandbox, judge)
+    out = v.recheck(["a, b", "no commas"],
+                    [[RULE_ID, "punctuation:no_comma", LLM_ID], [LLM_ID, "punctuation:no_comma"]],
+                    [[{"function": "f", "criterion": "r"}, {}, {"criterion": "c"}],
+                     [{"criterion": "c2"}, {}]], ["x'", "x2'"])
+    assert out == [[True, False, True], [True, True]]
+    assert sandbox.items == [] and judge.items == []
+    assert v.metrics() == {"asked": 0, "rule_recheck_reused": 1, "judge_recheck_reused": 2}
+    # The ordinary call still asks both.
+    assert v(["a"], [[RULE_ID, LLM_ID]], [[{"function": "f"}, {"criterion": "c"}]]) == [[False, False]]
+    assert len(sandbox.items) == len(judge.items) == 1
+
+
+def test_start_wraps_a_plain_verifier():
+    from hirfast.rewards import start
+    calls = []
+
+    def plain(responses, ids, kwargs, prompts):
+        calls.append(prompts)
+        return [[True] for _ in responses]
+
+    pending = start(plain, ["r"], [["x"]], [[{}]], ["p"])
+    assert calls == [["p"]] and pending.result() == [[True]] and pending.result() == [[True]]
+
+
 def test_missing_source_is_false_and_counted():
     v = MixedVerifier(verify.check)
     assert v(["x"], [[RULE_ID, LLM_ID]], [[{"function": "f"}, {}]]) == [[False, False]]

@@ -12,7 +12,10 @@ Three sources, one small interface (:class:`RewardSource`):
 ``(responses, instruction_ids, kwargs, prompts) -> [[bool]]``, and sends each constraint to its
 source: the judge's requests and the sandbox's runs start first and go on in their threads while
 the engine checks the rest in the calling thread. ``submit`` returns a :class:`Pending` so a
-caller can do other work before it needs the verdicts.
+caller can do other work before it needs the verdicts (:func:`start` does the same for any
+verifier, one without ``submit`` computing at once). :meth:`MixedVerifier.recheck` verifies
+hindsight replays under their rewritten instructions without asking the dataset sources again
+(see there).
 
 This package does not import torch; the sandbox and the judge are imported only when used.
 """
@@ -20,11 +23,12 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from concurrent.futures import Future
 from typing import Callable, NamedTuple, Protocol, Sequence
 
 __all__ = ["CheckItem", "RewardSource", "MixedVerifier", "Pending", "RULE_ID", "LLM_ID",
-           "DATASET_IDS", "gather", "build_verifier", "options_from_config", "load_options"]
+           "DATASET_IDS", "gather", "start", "build_verifier", "options_from_config", "load_options"]
 
 RULE_ID = "hir:rule"   # a dataset function, run in the sandbox
 LLM_ID = "hir:llm"     # a soft criterion, asked of the judge
@@ -78,13 +82,33 @@ def gather(futures: Sequence[Future]) -> Future:
 
 
 class Pending:
-    """Verdicts being computed; :meth:`result` waits for them and merges them by row."""
+    """Verdicts being computed; :meth:`result` waits for them (once) and merges them by row.
+
+    ``waited_s`` is how long :meth:`result` blocked: the part of the dataset sources' work that
+    the caller's own work in the meantime did not cover.
+    """
 
     def __init__(self, merge: Callable[[], list[list[bool]]]):
         self._merge = merge
+        self._out: list[list[bool]] | None = None
+        self.waited_s = 0.0
 
     def result(self) -> list[list[bool]]:
-        return self._merge()
+        if self._out is None:
+            t0 = time.perf_counter()
+            self._out = self._merge()
+            self.waited_s = time.perf_counter() - t0
+        return self._out
+
+
+def start(verifier: Callable, responses, instruction_ids, kwargs, prompts=None) -> Pending:
+    """Start checking with ``verifier``: its ``submit`` where it has one (verdicts of the slow
+    sources then arrive in their threads), else a plain call made now."""
+    submit = getattr(verifier, "submit", None)
+    if submit is not None:
+        return submit(responses, instruction_ids, kwargs, prompts)
+    out = verifier(responses, instruction_ids, kwargs, prompts)
+    return Pending(lambda: out)
 
 
 class MixedVerifier:
@@ -101,22 +125,45 @@ class MixedVerifier:
                  judge: RewardSource | None = None):
         self.engine, self.sandbox, self.judge = engine, sandbox, judge
         self.disabled = {RULE_ID: 0, LLM_ID: 0}
+        self.reused = {RULE_ID: 0, LLM_ID: 0}
 
     def __call__(self, responses, instruction_ids, kwargs, prompts=None) -> list[list[bool]]:
         return self.submit(responses, instruction_ids, kwargs, prompts).result()
 
+    def recheck(self, responses, instruction_ids, kwargs, prompts=None) -> list[list[bool]]:
+        """Verify hindsight replays under their rewritten instructions ``x'``
+        (:func:`hirfast.replay.recheck`): engine ids are checked again (IFBench's ``repeat:*``
+        reads the prompt), dataset criteria keep the verdict they had under ``x``.
+
+        A replay keeps only the criteria its response met, so each of its dataset criteria was
+        ``True`` under ``x``. A ``[rule]`` function sees only the response: running it again
+        could only repeat that. A judge question names one criterion ("judge only this
+        criterion"); under ``x'`` only the instruction around it is shorter, and HiR's rewrite
+        gives the replay reward 1 from the verdicts it already has (the authors' code checks
+        nothing again). So no sandbox run and no judge request is spent here; the reused
+        verdicts are counted (``rule_recheck_reused``, ``judge_recheck_reused``). Only call
+        this with rows whose dataset criteria were all met.
+        """
+        return self.submit(responses, instruction_ids, kwargs, prompts,
+                           reuse_dataset=True).result()
+
     def submit(self, responses, instruction_ids, kwargs, prompts=None, *,
-               engine: Callable | None = None) -> Pending:
+               engine: Callable | None = None, reuse_dataset: bool = False) -> Pending:
         """Start every source; ``engine`` replaces the engine for this call (its per-constraint
-        values, of any type, are put in place as they are; dataset verdicts are bools)."""
+        values, of any type, are put in place as they are; dataset verdicts are bools).
+        ``reuse_dataset``: dataset criteria are ``True`` without asking (see :meth:`recheck`)."""
         engine = engine or self.engine
         prompts = list(prompts) if prompts is not None else [""] * len(responses)
         routed = {RULE_ID: ([], []), LLM_ID: ([], [])}  # (positions, items)
+        reused = []
         eng_rows, eng_pos = [], []
         for r, (resp, ids, kws) in enumerate(zip(responses, instruction_ids, kwargs)):
             e_ids, e_kws, e_pos = [], [], []
             for j, (iid, kw) in enumerate(zip(ids, kws)):
-                if iid in routed:
+                if iid in routed and reuse_dataset:
+                    self.reused[iid] += 1
+                    reused.append((r, j))
+                elif iid in routed:
                     kw = kw or {}
                     item = CheckItem(prompts[r], str(kw.get("criterion", "")), resp,
                                      kw.get("function"))
@@ -139,6 +186,8 @@ class MixedVerifier:
             else:
                 futures[iid] = source.submit(items)
         out = [[False] * len(ids) for ids in instruction_ids]
+        for r, j in reused:
+            out[r][j] = True
         if eng_rows:
             verdicts = engine([x[1] for x in eng_rows], [x[2] for x in eng_rows],
                                    [x[3] for x in eng_rows], [prompts[x[0]] for x in eng_rows])
@@ -163,6 +212,10 @@ class MixedVerifier:
             m["rule_disabled"] = self.disabled[RULE_ID]
         if self.disabled[LLM_ID]:
             m["judge_disabled"] = self.disabled[LLM_ID]
+        if self.reused[RULE_ID]:
+            m["rule_recheck_reused"] = self.reused[RULE_ID]
+        if self.reused[LLM_ID]:
+            m["judge_recheck_reused"] = self.reused[LLM_ID]
         return m
 
     def close(self) -> None:

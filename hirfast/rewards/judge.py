@@ -47,13 +47,20 @@ JUDGE_PROMPT = """You are grading whether a response to an instruction satisfies
 Does the response satisfy the criterion? Judge only this criterion, nothing else. \
 Answer with a single word: YES or NO."""
 
-_ANSWER = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
+# The first of: the word yes, the word no, a negated "satisf..." ("does not satisfy", "doesn't
+# satisfy", "fails to satisfy", "not satisfied"), a plain one ("satisfies", "does satisfy").
+_ANSWER = re.compile(r"\b(?P<yes>yes)\b|\b(?P<no>no)\b"
+                     r"|\b(?P<neg>(?:does|do|did)\s*(?:not|n't)|fails?\s+to|not)\s+satisf"
+                     r"|\b(?P<pos>satisf(?:ies|y|ied))\b", re.IGNORECASE)
 
 
 def parse_yes_no(text: str | None) -> bool | None:
-    """True for YES, False for NO, None when the answer is neither (or says both first-equal).
+    """True for YES, False for NO, None when the answer is neither.
 
-    The first ``yes``/``no`` word wins ("**YES**.", "Answer: no", "Yes, because ... not no"); a
+    The first ``yes``/``no`` word wins ("**YES**.", "Answer: no", "Yes, because ... not no"). An
+    answer in a sentence that echoes the question ("Does the response satisfy the criterion?")
+    counts too: "The response satisfies ..." / "does satisfy" is YES, "does not satisfy" /
+    "doesn't satisfy" / "fails to satisfy" / "not satisfied" is NO, whichever comes first. A
     reasoning model's ``<think>...</think>`` block is skipped first.
     """
     if not isinstance(text, str):
@@ -62,7 +69,7 @@ def parse_yes_no(text: str | None) -> bool | None:
     m = _ANSWER.search(text)
     if m is None:
         return None
-    return m.group(1).lower() == "yes"
+    return m.lastgroup in ("yes", "pos")
 
 
 class _Cache:
