@@ -236,12 +236,14 @@ def value_token_ids(tokenizer, value: str) -> list[int]:
     return tokenizer(" " + value, add_special_tokens=False)["input_ids"]
 
 
-def build_model(tokenizer, *, seed: int, hidden_size: int = 64, layers: int = 2, heads: int = 4):
-    """A tiny Llama (loadable with ``AutoModelForCausalLM``) for ``tokenizer``'s vocabulary."""
+def build_model(tokenizer, *, seed: int, hidden_size: int = 64, layers: int = 2, heads: int = 4,
+                intermediate_size: int | None = None):
+    """A tiny Llama (loadable with ``AutoModelForCausalLM``) for ``tokenizer``'s vocabulary; the
+    MLP is ``4 * hidden_size`` wide unless ``intermediate_size`` says otherwise."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=4 * hidden_size,
+        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=intermediate_size or 4 * hidden_size,
         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
         max_position_embeddings=512, tie_word_embeddings=True, rms_norm_eps=1e-5,
         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
