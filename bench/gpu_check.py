@@ -114,6 +114,7 @@ def _fmt(value):
 
 SUMMARY_KEYS = ("ms", "tflops_6ndv", "share_of_matmul_rate", "extra_gb", "speedup_vs", "tflops",
                 "device", "torch", "triton", "transformers", "unrepeated_gqa_ok",
+                "hirfast_passes_grouped_kv",
                 "packed_vs_padded", "shared_vs_packed", "row_tokens_per_s", "mfu",
                 "attention_backends", "hirfast_tokens_per_s", "hf_tokens_per_s", "speedup_vs_hf",
                 "share_of_bandwidth_bound", "cuda_graphs_captured_first_call", "passed",

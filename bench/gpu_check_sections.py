@@ -146,6 +146,10 @@ def section_env(cpu):
         want = attention.varlen_attention(q, k, val, meta, backend="sdpa_reference").float()
         got = attention.varlen_attention(q, k, val, meta, backend="torch_varlen").float()
         probe["hirfast_torch_varlen_error"] = (got - want).abs().max().item()
+        # whether hirfast's torch_varlen now passes grouped K/V un-repeated (its own probe)
+        probe["hirfast_passes_grouped_kv"] = ("enable_gqa" in params
+                                              or attention.varlen_takes_grouped_kv(
+                                                  q.device, q.dtype, q.shape[-1]))
         status = "PASS" if probe["hirfast_torch_varlen_error"] < 2e-2 else "FAIL"
         try:
             kwargs = {"window_size": (-1, 0)} if "window_size" in params else {"is_causal": True}

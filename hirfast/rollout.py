@@ -260,13 +260,18 @@ def _expand_kv_heads(x: torch.Tensor, groups: int) -> torch.Tensor:
 def _prompt_attention(q, k, v, scale, window):
     """Causal attention of one prompt over itself: q (1, Hq, L, D), k/v (1, Hkv, L, D)."""
     groups = q.shape[1] // k.shape[1]
-    k, v = _expand_kv_heads(k, groups), _expand_kv_heads(v, groups)
     length = q.shape[2]
     if window is not None and window < length:
+        # A mask: the memory-efficient kernel runs it, and takes K/V only repeated per query head
+        # (with enable_gqa, SDPA would fall back to its math kernel).
+        k, v = _expand_kv_heads(k, groups), _expand_kv_heads(v, groups)
         pos = torch.arange(length, device=q.device)
         mask = (pos[None, :] <= pos[:, None]) & (pos[None, :] > pos[:, None] - window)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
-    return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
+    # Causal, no mask: the flash kernel takes grouped K/V as they are (no copy per query head);
+    # on the CPU the result is bit for bit the repeated one's.
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale,
+                                          enable_gqa=groups > 1)
 
 
 class _PrefillAttention:
