@@ -1,0 +1,124 @@
+"""The rollout engine's GPU-motivated parts (issue #12 item 4), checked on the CPU where they can be:
+stop flags read back every k steps, bounded compaction, key-length buckets and engine reuse for
+CUDA graphs, the device guard around capture; and their `gpu` twins, which run unchanged on a GPU.
+
+The CPU checks compare the engine with itself under another setting (k = 1, the whole-row copy,
+the exact decode shapes) and, through test_rollout's references, with Hugging Face.
+"""
+import contextlib
+
+import numpy as np
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+import hirfast.rollout as rollout_module
+from hirfast.rollout import generate, release
+
+VOCAB = 256
+COMMON = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+              num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=96,
+              initializer_range=0.1, bos_token_id=None, eos_token_id=None, pad_token_id=None)
+PROMPTS = [[3, 17, 45, 9], [200, 11], [3, 17, 45, 9], list(range(30, 51)), [77]]
+# Many stop tokens: rows stop at many different steps, the first one included, and others run
+# to max_new_tokens.
+STOPS = [5, 17, 60, 101, 130, 7, 99, 150, 33, 210]
+
+
+def tiny_llama(**overrides):
+    torch.manual_seed(1234)
+    model = LlamaForCausalLM(LlamaConfig(**{**COMMON, **overrides})).eval()
+    model.generation_config.eos_token_id = None
+    return model
+
+
+@pytest.fixture(scope="module")
+def llama():
+    m = tiny_llama()
+    yield m
+    release(m)
+
+
+@pytest.fixture
+def pad_decode_to_buckets(monkeypatch):
+    """Calling it makes later engines decode the CUDA graphs' bucketed shapes (idle rows,
+    key-length buckets) eagerly."""
+    original_init = rollout_module._Engine.__init__
+
+    def install():
+        def padded_init(self, *args, **kw):
+            original_init(self, *args, **kw)
+            self.pad_to_buckets = True
+        monkeypatch.setattr(rollout_module._Engine, "__init__", padded_init)
+    return install
+
+
+def same_outputs(a, b, atol=1e-5):
+    for group_a, group_b in zip(a, b):
+        for x, y in zip(group_a, group_b):
+            assert x.token_ids == y.token_ids and x.finish_reason == y.finish_reason
+            assert torch.allclose(x.logprobs, y.logprobs, atol=atol)
+            assert torch.allclose(x.full_logprobs, y.full_logprobs, atol=atol)
+            assert torch.allclose(x.entropies, y.entropies, atol=10 * atol)
+
+
+def _gpu_model(dtype=torch.float32, device="cuda", **overrides):
+    return tiny_llama(**overrides).to(device, dtype)
+
+
+# ---- (d) compaction copies only the positions in use, a few rows at a time ----------------------
+
+def test_compaction_moves_only_written_positions_in_bounded_groups(llama, monkeypatch):
+    """Rows leave the batch: the last live rows move into the holes. The copy covers the
+    positions written so far and at most _COMPACT_ROWS rows per gather; the moved rows' keys and
+    values equal the originals there."""
+    plan = rollout_module.plan_cache(llama.config, sequences=40, group_size=1, max_len=64,
+                                     dtype=torch.float32)
+    engine = rollout_module._Engine(llama, plan, torch.device("cpu"), torch.float32, False)
+    torch.manual_seed(0)
+    engine.kv.normal_()
+    before = engine.kv.clone()
+    engine.row_pos = np.full(40, 10, dtype=np.int64)
+    engine.row_pos[[30, 37]] = 23  # the longest movers
+    holes, movers = np.arange(0, 20, 2), np.arange(30, 40)
+    gathered = []
+    original_getitem = torch.Tensor.__getitem__
+
+    def recording_getitem(self, index):
+        out = original_getitem(self, index)
+        if isinstance(index, tuple) and any(isinstance(i, torch.Tensor) for i in index):
+            gathered.append(tuple(out.shape))
+        return out
+
+    monkeypatch.setattr(rollout_module, "_COMPACT_ROWS", 4)
+    monkeypatch.setattr(torch.Tensor, "__getitem__", recording_getitem)
+    try:
+        engine._move_kv_rows(holes, movers)
+    finally:
+        monkeypatch.undo()
+    for hole, mover in zip(holes, movers):
+        assert torch.equal(engine.kv[:, :, hole, :, :23], before[:, :, mover, :, :23])
+    untouched = np.setdiff1d(np.arange(40), holes)
+    assert torch.equal(engine.kv[:, :, untouched], before[:, :, untouched])
+    # 2 layers x 3 groups (4 + 4 + 2 rows), each (K/V, rows, heads, 23 positions, head_dim)
+    assert [g[1] for g in gathered] == [4, 4, 4, 4, 2, 2] and {g[3] for g in gathered} == {23}
+
+
+def test_generation_with_compaction_matches_whole_batch(llama):
+    """Many finished rows leave a full batch (compaction in several groups) or a batch one group
+    at a time (max_batch_size = n): the same completions either way."""
+    kwargs = dict(n=6, max_new_tokens=12, temperature=1.0, stop_token_ids=STOPS, seed=11)
+    together = generate(llama, PROMPTS, keep_cache=False, **kwargs)
+    one_group = generate(llama, PROMPTS, max_batch_size=6, keep_cache=False, **kwargs)
+    assert together.stats.slots == 30 and one_group.stats.slots == 6
+    same_outputs(together, one_group)
+
+
+@pytest.mark.gpu
+def test_compaction_on_gpu_matches_one_group_at_a_time():
+    model = _gpu_model()
+    kwargs = dict(n=6, max_new_tokens=30, temperature=1.0, stop_token_ids=STOPS, seed=11,
+                  keep_cache=False)
+    together = generate(model, PROMPTS, **kwargs)
+    one_group = generate(model, PROMPTS, max_batch_size=6, **kwargs)
+    same_outputs(together, one_group, atol=1e-4)
