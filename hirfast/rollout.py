@@ -59,6 +59,10 @@ _SAMPLING_BUFFERS_PER_ROW = 4
 # at most 127 masked positions per row), batch rounded up on a ~1.5x ladder (at most a third idle).
 _KV_LEN_BUCKET = 128
 _STOP_CAPACITY = 64
+# With stop tokens, the finished flags are read back from the device (a host sync) every this
+# many decode steps on a GPU, and when a row reaches its token limit; a row that stopped in
+# between is frozen on the device (no position or count advance, its outputs not recorded).
+_GPU_STOP_CHECK_INTERVAL = 8
 _DEFAULT_PREFILL_TOKENS = 8192
 # Rows moved per copy when finished rows leave the batch (bounds the gather's temporary).
 _COMPACT_ROWS = 16
@@ -110,6 +114,7 @@ class RolloutStats:
     cache_len: int = 0            # positions per cache row
     cache_bytes: int = 0
     cuda_graphs_captured: int = 0
+    stop_flag_reads: int = 0      # device-to-host reads of the stop flags (host syncs)
     seconds: float = 0.0
 
 
@@ -388,6 +393,7 @@ class _Engine:
         # live rows, 0 for idle rows of a padded graph batch (they then stay put at position 0).
         self.tokens, self.positions, self.seq_ids, self.steps, self.live = (zeros() for _ in range(5))
         self.stopped = zeros(torch.bool)
+        self.step_active = zeros(torch.bool)  # rows that made a token in the last decode step
         self.next_tokens = zeros()
         self.next_logprobs = zeros(torch.float32)
         self.next_full_logprobs = zeros(torch.float32)
@@ -407,7 +413,7 @@ class _Engine:
     # ---- one call ----------------------------------------------------------------------------
     def run(self, model, units: list[_Unit], *, slots: int, prompt_lens: np.ndarray, limits: np.ndarray,
             sampling: _Sampling, seed: int, stop_ids: list[int], max_new_tokens: int,
-            prefill_tokens: int, stats: RolloutStats):
+            prefill_tokens: int, stats: RolloutStats, stop_check_interval: int = 1):
         fingerprint = tuple(p.data_ptr() for p in model.parameters())
         if fingerprint != self.param_fingerprint:  # weights were re-allocated: graphs read old memory
             self.graphs.clear()
@@ -417,10 +423,16 @@ class _Engine:
         if stop_ids:
             self.stop_ids[:len(stop_ids)] = torch.tensor(stop_ids, dtype=torch.long, device=self.device)
         sequences = len(prompt_lens)
-        self.out_tokens = torch.zeros(sequences, max(max_new_tokens, 1), dtype=torch.long, device=self.device)
+        # One column more than any completion: frozen rows (stopped, not yet read back) write there.
+        columns = max(max_new_tokens, 1) + 1
+        self.scratch_column = columns - 1
+        self.out_tokens = torch.zeros(sequences, columns, dtype=torch.long, device=self.device)
         self.out_logprobs, self.out_full_logprobs, self.out_entropies = (
-            torch.zeros(sequences, max(max_new_tokens, 1), dtype=torch.float32, device=self.device)
+            torch.zeros(sequences, columns, dtype=torch.float32, device=self.device)
             for _ in range(3))
+        self.stop_check_interval = max(1, int(stop_check_interval))
+        self.steps_since_check = 0
+        self.stats = stats
         self.seq_len = np.zeros(sequences, dtype=np.int64)
         self.seq_stopped = np.zeros(sequences, dtype=bool)
         # Host mirror of rows 0..B-1: sequence, tokens generated, limit, position of the next input.
@@ -444,14 +456,17 @@ class _Engine:
                 tokens += len(unit.prompt)
             if admitted:
                 self._prefill(model, admitted, prompt_lens, limits, sampling, stats)
+                self.steps_since_check += 1
                 self._retire_finished(sampling)
             if self.batch:
                 self._decode(model, sampling, stats)
+                self.steps_since_check += 1
                 self._retire_finished(sampling)
         result = (self.out_tokens, self.out_logprobs, self.out_full_logprobs, self.out_entropies,
                   self.seq_len, self.seq_stopped)
         # the engine may be kept; its outputs are not
         self.out_tokens = self.out_logprobs = self.out_full_logprobs = self.out_entropies = None
+        self.stats = None
         return result
 
     def _prefill(self, model, units, prompt_lens, limits, sampling, stats):
@@ -522,9 +537,14 @@ class _Engine:
         self.next_logprobs[:rows].copy_(logprobs)
         self.next_full_logprobs[:rows].copy_(full_logprobs)
         self.next_entropies[:rows].copy_(entropies)
-        if sampling.has_stop:
-            self.stopped[:rows].copy_((tokens[:, None] == self.stop_ids).any(-1))
         live = self.live[:rows]
+        if sampling.has_stop:
+            # A row that stopped at an earlier step and is still in the batch (its flag not read
+            # back yet) is frozen: it runs along, but neither advances nor records.
+            stopped = self.stopped[:rows]
+            live = live * (~stopped).long()
+            self.step_active[:rows].copy_(live.bool())
+            stopped |= (tokens[:, None] == self.stop_ids).any(-1) & live.bool()
         self.tokens[:rows].copy_(tokens)
         self.positions[:rows] += live
         self.steps[:rows] += live
@@ -541,6 +561,8 @@ class _Engine:
             self._step(model, rows, kv_len, sampling)
         seq = self.seq_ids[:batch]
         index = self.steps[:batch] - 1
+        if sampling.has_stop:  # frozen rows write to the scratch column
+            index = torch.where(self.step_active[:batch], index, self.scratch_column)
         self.out_tokens[seq, index] = self.next_tokens[:batch]
         self.out_logprobs[seq, index] = self.next_logprobs[:batch]
         self.out_full_logprobs[seq, index] = self.next_full_logprobs[:batch]
@@ -561,7 +583,7 @@ class _Engine:
         if graph is None:
             # Warm up outside the capture (cuBLAS handles, lazy inits). The warm-up step writes the
             # same keys and values the real step will, and its state updates are undone.
-            state = (self.tokens, self.positions, self.steps)
+            state = (self.tokens, self.positions, self.steps, self.stopped)
             saved = [t[:rows].clone() for t in state]
             side = torch.cuda.Stream(device=self.device)
             side.wait_stream(torch.cuda.current_stream(self.device))
@@ -581,14 +603,21 @@ class _Engine:
         batch = self.batch
         done = self.row_count[:batch] >= self.row_limit[:batch]
         stopped = np.zeros(batch, dtype=bool)
-        if sampling.has_stop:
-            stopped = self.stopped[:batch].cpu().numpy()
+        counts = self.row_count[:batch]
+        if sampling.has_stop and (done.any() or self.steps_since_check >= self.stop_check_interval):
+            # One read of the flags and counts (a host sync): the host's counts run ahead for
+            # rows frozen since they stopped; the device's are theirs.
+            flags = torch.stack((self.stopped[:batch].long(), self.steps[:batch])).cpu().numpy()
+            self.stats.stop_flag_reads += 1
+            self.steps_since_check = 0
+            stopped = flags[0].astype(bool)
+            counts = np.where(stopped, flags[1], counts)
             done = done | stopped
         if not done.any():
             return
         finished = np.nonzero(done)[0]
         seqs = self.row_seq[finished]
-        self.seq_len[seqs] = self.row_count[finished]
+        self.seq_len[seqs] = counts[finished]
         self.seq_stopped[seqs] = stopped[finished]
         kept = batch - len(finished)
         holes = finished[finished < kept]
@@ -688,7 +717,8 @@ def _check_prompts(prompts, vocab: int, max_positions: int | None) -> list[list[
     return checked
 
 
-def _check_sampling(n, max_new_tokens, temperature, top_p, top_k, stop_token_ids, seed, vocab):
+def _check_sampling(n, max_new_tokens, temperature, top_p, top_k, stop_token_ids, seed, vocab,
+                    stop_check_interval=None):
     def is_int(x):
         return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
@@ -704,6 +734,8 @@ def _check_sampling(n, max_new_tokens, temperature, top_p, top_k, stop_token_ids
         raise ValueError(f"top_k must be an integer >= 0 (0 = off), got {top_k!r}")
     if not is_int(seed):
         raise ValueError(f"seed must be an integer, got {seed!r}")
+    if stop_check_interval is not None and (not is_int(stop_check_interval) or stop_check_interval < 1):
+        raise ValueError(f"stop_check_interval must be an integer >= 1, got {stop_check_interval!r}")
     stops = []
     for token in ([] if stop_token_ids is None else stop_token_ids):
         if not is_int(token) or not 0 <= token < vocab:
@@ -717,7 +749,8 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
              temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0,
              stop_token_ids: Sequence[int] | None, seed: int, max_batch_size: int | None = None,
              cache_budget_bytes: int | None = None, prefill_tokens: int = _DEFAULT_PREFILL_TOKENS,
-             use_cuda_graphs: bool | None = None, keep_cache: bool = True) -> Rollout:
+             use_cuda_graphs: bool | None = None, keep_cache: bool = True,
+             stop_check_interval: int | None = None) -> Rollout:
     """Sample `n` completions of every prompt with a Hugging Face causal LM.
 
     model:          a transformers causal LM whose attention goes through `AttentionInterface`
@@ -739,6 +772,9 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
     prefill_tokens: prompt tokens packed into one prefill forward (a longer prompt runs alone).
     use_cuda_graphs: capture decode steps as CUDA graphs (default: on a CUDA device).
     keep_cache:     keep the pool and graphs for the next call with this model (`release(model)`).
+    stop_check_interval: with stop tokens, read the finished flags back from the device every this
+                    many steps (default: 8 on a GPU, 1 on the CPU); a row that stopped in between
+                    is frozen on the device, so outputs do not depend on it, only the host syncs.
 
     Returns a `Rollout`: `rollout[i][j]` is the `Completion` (token_ids, logprobs, finish_reason,
     full_logprobs, entropies) of
@@ -748,7 +784,8 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
     config = model.config
     layers, kv_heads, head_dim, vocab = _geometry(config)
     max_positions = getattr(config, "max_position_embeddings", None)
-    stops = _check_sampling(n, max_new_tokens, temperature, top_p, top_k, stop_token_ids, seed, vocab)
+    stops = _check_sampling(n, max_new_tokens, temperature, top_p, top_k, stop_token_ids, seed, vocab,
+                            stop_check_interval)
     checked = _check_prompts(prompts, vocab, max_positions)
     stats = RolloutStats(prompts=len(checked), sequences=len(checked) * n)
     prompt_lens = np.repeat(np.asarray([len(p) for p in checked], dtype=np.int64), n)
@@ -795,6 +832,8 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
             engine = _Engine(model, plan, device, dtype, use_cuda_graphs)
         stats.slots, stats.cache_len, stats.cache_bytes = plan.slots, plan.max_len, plan.cache_bytes
         sampling = _Sampling(float(temperature), int(top_k), float(top_p), bool(stops))
+        if stop_check_interval is None:
+            stop_check_interval = _GPU_STOP_CHECK_INTERVAL if device.type == "cuda" else 1
         was_training = model.training
         model.eval()
         try:
@@ -802,7 +841,8 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
                 out_tokens, out_logprobs, out_full, out_entropies, seq_len, seq_stopped = engine.run(
                     model, units, slots=plan.slots, prompt_lens=prompt_lens, limits=limits, sampling=sampling, seed=int(seed),
                     stop_ids=stops, max_new_tokens=max_new_tokens,
-                    prefill_tokens=max(1, int(prefill_tokens)), stats=stats)
+                    prefill_tokens=max(1, int(prefill_tokens)), stats=stats,
+                    stop_check_interval=stop_check_interval)
                 out_tokens, out_logprobs, out_full, out_entropies = (
                     t.cpu() for t in (out_tokens, out_logprobs, out_full, out_entropies))
         finally:

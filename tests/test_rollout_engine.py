@@ -66,6 +66,56 @@ def _gpu_model(dtype=torch.float32, device="cuda", **overrides):
     return tiny_llama(**overrides).to(device, dtype)
 
 
+# ---- (c) stop flags read back every k steps --------------------------------------------------
+
+@pytest.mark.parametrize("padded", [False, True], ids=["exact", "graph_shapes"])
+@pytest.mark.parametrize("interval", [3, 16])
+def test_stop_flags_read_every_k_steps_give_the_same_completions(llama, pad_decode_to_buckets,
+                                                                  padded, interval):
+    """Rows that stop between two reads stay in the batch frozen (no advance, nothing recorded):
+    token for token the same completions and finish reasons as reading the flags every step, with
+    rows stopping at different steps (the first included), others at max_new_tokens, a batch
+    limit that forces several admissions, and the graphs' padded shapes."""
+    if padded:
+        pad_decode_to_buckets()
+    kwargs = dict(n=4, max_new_tokens=14, temperature=1.0, top_k=60, stop_token_ids=STOPS, seed=4,
+                  max_batch_size=9, keep_cache=False)
+    every_step = generate(llama, PROMPTS, stop_check_interval=1, **kwargs)
+    every_k = generate(llama, PROMPTS, stop_check_interval=interval, **kwargs)
+    lengths = {len(c.token_ids) for g in every_step for c in g if c.finish_reason == "stop"}
+    assert len(lengths) >= 4 and 1 in lengths  # stops at many steps, the first token included
+    assert any(c.finish_reason == "length" for g in every_step for c in g)
+    same_outputs(every_step, every_k)
+    # one read per prefill and decode step before; far fewer now
+    assert every_step.stats.stop_flag_reads == (every_step.stats.prefill_calls
+                                                + every_step.stats.decode_steps)
+    assert every_k.stats.stop_flag_reads < every_step.stats.stop_flag_reads / 2
+
+
+def test_stop_flags_without_stop_tokens_are_never_read(llama):
+    rollout = generate(llama, PROMPTS, n=2, max_new_tokens=6, stop_token_ids=None, seed=0,
+                       stop_check_interval=4)
+    assert rollout.stats.stop_flag_reads == 0
+    assert all(len(c.token_ids) == 6 for g in rollout for c in g)
+
+
+def test_stop_check_interval_is_validated(llama):
+    with pytest.raises(ValueError, match="stop_check_interval must be an integer >= 1"):
+        generate(llama, PROMPTS, n=1, max_new_tokens=2, stop_token_ids=[1], seed=0,
+                 stop_check_interval=0)
+
+
+@pytest.mark.gpu
+def test_stop_flag_reads_on_gpu_are_fewer_and_outputs_the_same():
+    model = _gpu_model()
+    kwargs = dict(n=4, max_new_tokens=40, temperature=1.0, stop_token_ids=STOPS, seed=4,
+                  keep_cache=False)
+    every_step = generate(model, PROMPTS, stop_check_interval=1, **kwargs)
+    default = generate(model, PROMPTS, **kwargs)  # every 8 steps on a GPU
+    same_outputs(every_step, default, atol=1e-4)
+    assert default.stats.stop_flag_reads <= every_step.stats.stop_flag_reads / 4
+
+
 # ---- (d) compaction copies only the positions in use, a few rows at a time ----------------------
 
 def test_compaction_moves_only_written_positions_in_bounded_groups(llama, monkeypatch):
