@@ -58,6 +58,18 @@ _SAMPLING_BUFFERS_PER_ROW = 4
 # Decode-step CUDA graphs are captured per bucket: kv length rounded up to a multiple of this (reads
 # at most 127 masked positions per row), batch rounded up on a ~1.5x ladder (at most a third idle).
 _KV_LEN_BUCKET = 128
+# Key lengths the decode graphs read, rounded up from the longest live row:
+#   "linear": to a multiple of 128 (at most 127 masked positions read per row; a new graph every
+#             128 tokens of a rollout);
+#   "pow2":   to 128 x a power of two (at most 2x the positions read; log2 as many graphs);
+#   "max":    always the whole cache row, so graphs are keyed by batch bucket only (the length
+#             mask does the rest; reads every position of the row every step).
+KV_BUCKET_MODES = ("linear", "pow2", "max")
+_DEFAULT_KV_BUCKETS = "linear"
+# A new engine for CUDA graphs gets rows this much longer (then rounded up to a kv bucket) when
+# the budget gives as many rows, so that the next call with a somewhat longer prompt reuses it and
+# its graphs instead of building a new engine and capturing every graph again.
+_ENGINE_LEN_HEADROOM = 1.25
 _STOP_CAPACITY = 64
 # With stop tokens, the finished flags are read back from the device (a host sync) every this
 # many decode steps on a GPU, and when a row reaches its token limit; a row that stopped in
@@ -353,7 +365,14 @@ def _batch_bucket(rows: int, slots: int) -> int:
     return min(bucket, slots)
 
 
-def _kv_bucket(length: int, max_len: int) -> int:
+def _kv_bucket(length: int, max_len: int, mode: str = "linear") -> int:
+    if mode == "max":
+        return max_len
+    if mode == "pow2":
+        bucket = _KV_LEN_BUCKET
+        while bucket < length:
+            bucket *= 2
+        return min(max_len, bucket)
     return min(max_len, -(-length // _KV_LEN_BUCKET) * _KV_LEN_BUCKET)
 
 
@@ -403,6 +422,7 @@ class _Engine:
         self.stop_ids = torch.full((_STOP_CAPACITY,), -1, dtype=torch.long, device=device)
         self.graphs: dict = {}
         self.graph_pool = torch.cuda.graph_pool_handle() if use_cuda_graphs else None
+        self.kv_buckets = _DEFAULT_KV_BUCKETS
         self.param_fingerprint = None
 
     def fits(self, plan: CachePlan, device, dtype, use_cuda_graphs, budget_bytes) -> bool:
@@ -554,7 +574,8 @@ class _Engine:
         kv_len = int(self.row_pos[:batch].max()) + 1
         rows = batch
         if self.pad_to_buckets:
-            rows, kv_len = _batch_bucket(batch, self.slots), _kv_bucket(kv_len, self.max_len)
+            rows = _batch_bucket(batch, self.slots)
+            kv_len = _kv_bucket(kv_len, self.max_len, self.kv_buckets)
         if self.use_cuda_graphs:
             self._replay(model, rows, kv_len, sampling, stats)
         else:
@@ -682,6 +703,21 @@ def _default_budget(device: torch.device, held_bytes: int) -> int | None:
     return None
 
 
+def _roomier_plan(plan: CachePlan, config, *, max_positions, **plan_args) -> CachePlan:
+    """`plan` with rows `_ENGINE_LEN_HEADROOM` times longer, rounded up to a kv bucket (no longer
+    than the model's positions), when the budget gives that the same number of rows; else `plan`."""
+    longer = math.ceil(plan.max_len * _ENGINE_LEN_HEADROOM / _KV_LEN_BUCKET) * _KV_LEN_BUCKET
+    if max_positions is not None:
+        longer = min(longer, -(-max_positions // _KV_LEN_BUCKET) * _KV_LEN_BUCKET)
+    if longer <= plan.max_len:
+        return plan
+    try:
+        roomier = plan_cache(config, max_len=longer, **plan_args)
+    except CacheBudgetError:
+        return plan
+    return roomier if roomier.slots == plan.slots else plan
+
+
 def _rope_depends_on_length(config) -> bool:
     """Dynamic-NTK and LongRoPE recompute their frequencies from the longest position at every
     forward, a host-side decision a CUDA graph cannot replay."""
@@ -750,7 +786,8 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
              stop_token_ids: Sequence[int] | None, seed: int, max_batch_size: int | None = None,
              cache_budget_bytes: int | None = None, prefill_tokens: int = _DEFAULT_PREFILL_TOKENS,
              use_cuda_graphs: bool | None = None, keep_cache: bool = True,
-             stop_check_interval: int | None = None) -> Rollout:
+             stop_check_interval: int | None = None,
+             cuda_graph_kv_buckets: str = _DEFAULT_KV_BUCKETS) -> Rollout:
     """Sample `n` completions of every prompt with a Hugging Face causal LM.
 
     model:          a transformers causal LM whose attention goes through `AttentionInterface`
@@ -775,6 +812,9 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
     stop_check_interval: with stop tokens, read the finished flags back from the device every this
                     many steps (default: 8 on a GPU, 1 on the CPU); a row that stopped in between
                     is frozen on the device, so outputs do not depend on it, only the host syncs.
+    cuda_graph_kv_buckets: how the decode graphs round the key length up (`KV_BUCKET_MODES`):
+                    "linear" (default) reads the fewest positions and captures the most graphs,
+                    "max" captures one graph per batch bucket and reads whole rows.
 
     Returns a `Rollout`: `rollout[i][j]` is the `Completion` (token_ids, logprobs, finish_reason,
     full_logprobs, entropies) of
@@ -786,6 +826,9 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
     max_positions = getattr(config, "max_position_embeddings", None)
     stops = _check_sampling(n, max_new_tokens, temperature, top_p, top_k, stop_token_ids, seed, vocab,
                             stop_check_interval)
+    if cuda_graph_kv_buckets not in KV_BUCKET_MODES:
+        raise ValueError(f"cuda_graph_kv_buckets must be one of {KV_BUCKET_MODES}, "
+                         f"got {cuda_graph_kv_buckets!r}")
     checked = _check_prompts(prompts, vocab, max_positions)
     stats = RolloutStats(prompts=len(checked), sequences=len(checked) * n)
     prompt_lens = np.repeat(np.asarray([len(p) for p in checked], dtype=np.int64), n)
@@ -829,7 +872,12 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
         engine = _ENGINES.get(model)
         if engine is None or not engine.fits(plan, device, dtype, use_cuda_graphs, budget):
             release(model)
+            if use_cuda_graphs:
+                plan = _roomier_plan(plan, config, sequences=sequences, group_size=n, dtype=dtype,
+                                     max_batch_size=max_batch_size, budget_bytes=budget,
+                                     max_positions=max_positions)
             engine = _Engine(model, plan, device, dtype, use_cuda_graphs)
+        engine.kv_buckets = cuda_graph_kv_buckets
         stats.slots, stats.cache_len, stats.cache_bytes = plan.slots, plan.max_len, plan.cache_bytes
         sampling = _Sampling(float(temperature), int(top_k), float(top_p), bool(stops))
         if stop_check_interval is None:

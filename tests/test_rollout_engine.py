@@ -172,3 +172,81 @@ def test_compaction_on_gpu_matches_one_group_at_a_time():
     together = generate(model, PROMPTS, **kwargs)
     one_group = generate(model, PROMPTS, max_batch_size=6, **kwargs)
     same_outputs(together, one_group, atol=1e-4)
+
+
+# ---- (b) fewer CUDA-graph captures -------------------------------------------------------------
+
+def test_kv_bucket_modes():
+    assert [rollout_module._kv_bucket(n, 1024) for n in (1, 128, 129, 700)] == [128, 128, 256, 768]
+    assert [rollout_module._kv_bucket(n, 1024, "pow2") for n in (1, 129, 300, 700, 1000)] == [
+        128, 256, 512, 1024, 1024]
+    assert {rollout_module._kv_bucket(n, 1024, "max") for n in (1, 500, 1024)} == {1024}
+
+
+@pytest.mark.parametrize("mode", ["pow2", "max"])
+def test_graph_shapes_of_every_kv_bucket_mode_give_the_same_completions(
+        llama, pad_decode_to_buckets, mode):
+    """The decode step of each mode, padded as its graphs are (idle rows, keys read up to the
+    bucket and masked per row), equals the exact eager decode."""
+    kwargs = dict(n=3, max_new_tokens=40, temperature=1.0, top_p=0.9, stop_token_ids=STOPS[:4],
+                  seed=2, max_batch_size=7, keep_cache=False)
+    exact = generate(llama, PROMPTS, **kwargs)
+    pad_decode_to_buckets()
+    padded = generate(llama, PROMPTS, cuda_graph_kv_buckets=mode, **kwargs)
+    same_outputs(exact, padded)
+    with pytest.raises(ValueError, match="cuda_graph_kv_buckets must be one of"):
+        generate(llama, PROMPTS, cuda_graph_kv_buckets="log", **kwargs)
+
+
+def test_a_new_graph_engine_gets_room_for_longer_prompts(llama):
+    """A graph engine is built with rows a quarter longer (rounded up to 128 positions) when the
+    budget gives as many rows, so a later call with a longer prompt keeps it and its graphs."""
+    plan = rollout_module.plan_cache(llama.config, sequences=12, group_size=3, max_len=384,
+                                     dtype=torch.float32)
+    args = dict(sequences=12, group_size=3, dtype=torch.float32, max_batch_size=None)
+    roomy = rollout_module._roomier_plan(plan, llama.config, budget_bytes=None,
+                                         max_positions=1000, **args)
+    assert (roomy.slots, roomy.max_len) == (12, 512)  # 384 x 1.25 = 480 -> 512
+    # capped at the model's positions (rounded up to a kv bucket)
+    # no longer than the model's positions (rounded up to a kv bucket): 300 -> 384, as now
+    capped = rollout_module._roomier_plan(plan, llama.config, budget_bytes=None, max_positions=300,
+                                          **args)
+    assert capped == plan
+    # a budget that would give fewer rows keeps the exact plan
+    tight = rollout_module._roomier_plan(plan, llama.config,
+                                         budget_bytes=plan.total_bytes * 11 // 10,
+                                         max_positions=1000, **args)
+    assert tight == plan
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("mode", ["linear", "pow2", "max"])
+def test_cuda_graph_kv_bucket_modes_equal_eager_on_gpu(mode, pad_decode_to_buckets):
+    """Each key-length mode's graphs give the eager decode's completions (at the same padded
+    shapes, so the same kernels run); 'max' captures at most one graph per batch bucket."""
+    model = _gpu_model()
+    kwargs = dict(n=5, max_new_tokens=60, temperature=1.0, top_k=40, stop_token_ids=STOPS[:3],
+                  seed=3, max_batch_size=12, keep_cache=False, cuda_graph_kv_buckets=mode)
+    graphed = generate(model, PROMPTS, use_cuda_graphs=True, **kwargs)
+    pad_decode_to_buckets()
+    eager = generate(model, PROMPTS, use_cuda_graphs=False, **kwargs)
+    same_outputs(graphed, eager, atol=1e-5)
+    batch_buckets = {rollout_module._batch_bucket(b, graphed.stats.slots)
+                     for b in range(1, graphed.stats.slots + 1)}
+    assert 0 < graphed.stats.cuda_graphs_captured
+    if mode == "max":
+        assert graphed.stats.cuda_graphs_captured <= len(batch_buckets)
+
+
+@pytest.mark.gpu
+def test_graph_engine_is_kept_for_a_longer_prompt_on_gpu():
+    model = _gpu_model(max_position_embeddings=1024)
+    kwargs = dict(n=2, max_new_tokens=20, temperature=1.0, stop_token_ids=None, seed=0)
+    first = generate(model, [[1, 2, 3]], **kwargs)
+    engine = rollout_module._ENGINES[model]
+    assert first.stats.cuda_graphs_captured > 0 and engine.max_len == 256  # 128 x 1.25 -> 256
+    generate(model, [list(range(1, 150))], **kwargs)  # 168 positions: past the first 128
+    assert rollout_module._ENGINES[model] is engine  # kept, with the graphs it captured
+    again = generate(model, [[4, 5, 6]], **kwargs)
+    assert again.stats.cuda_graphs_captured == 0
+    release(model)
