@@ -549,7 +549,10 @@ def section_kernel_tests(cpu):
                   "(policy_loss_triton and bfloat16-token-mean-k2) or at_scale_check")
     else:
         select = "(triton or at_scale) and not (real_scale and float32)"
-    return [_pytest("triton_op_tests", ["tests/test_ops.py"], "gpu or not gpu", ["-k", select])]
+    checks = [_pytest("triton_op_tests", ["tests/test_ops.py"], "gpu or not gpu", ["-k", select])]
+    if not cpu:  # a second fresh process reuses the first one's autotuning (issue #12 item 4e)
+        checks.append(_pytest("autotune_cache", ["tests/test_kernel_autotune.py"], "gpu"))
+    return checks
 
 
 SECTION_FUNCS = {"env": section_env, "gpu_tests": section_gpu_tests,
