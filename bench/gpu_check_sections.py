@@ -170,7 +170,7 @@ def section_gpu_tests(cpu):
         marker = "not gpu"
     else:
         files = ["tests/test_packed_training.py", "tests/test_attention.py",
-                 "tests/test_packing.py", "tests/test_rollout.py"]
+                 "tests/test_packing.py", "tests/test_rollout.py", "tests/test_rollout_engine.py"]
         marker = "gpu"
     checks = [_pytest("tests_" + ("cpu_twins" if cpu else "gpu"), files, marker)]
     if not cpu:

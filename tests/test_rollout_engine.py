@@ -250,3 +250,71 @@ def test_graph_engine_is_kept_for_a_longer_prompt_on_gpu():
     again = generate(model, [[4, 5, 6]], **kwargs)
     assert again.stats.cuda_graphs_captured == 0
     release(model)
+
+
+# ---- (f) the device guard ------------------------------------------------------------------------
+
+def test_capture_and_replay_run_under_the_engines_device(llama, monkeypatch):
+    """torch.cuda.graph and Triton launch on the current GPU: the engine makes its own current."""
+    entered = []
+
+    @contextlib.contextmanager
+    def fake_cuda_device(device):
+        entered.append(("enter", torch.device(device)))
+        yield
+        entered.append(("exit", torch.device(device)))
+
+    plan = rollout_module.plan_cache(llama.config, sequences=2, group_size=1, max_len=8,
+                                     dtype=torch.float32)
+    engine = rollout_module._Engine(llama, plan, torch.device("cpu"), torch.float32, False)
+    engine.device = torch.device("cuda", 1)  # as if the model lived on the second GPU
+    monkeypatch.setattr(rollout_module.torch.cuda, "device", fake_cuda_device)
+    monkeypatch.setattr(engine, "_replay_on_device",
+                        lambda *args: entered.append(("replay", None)))
+    engine._replay(llama, 1, 128, None, None)
+    assert entered == [("enter", torch.device("cuda", 1)), ("replay", None),
+                       ("exit", torch.device("cuda", 1))]
+
+
+def test_triton_launch_guard_names_the_tensors_gpu():
+    from hirfast.kernels.linear_logprobs import on_device
+
+    class FakeCudaTensor:
+        is_cuda = True
+        device = torch.device("cuda", 1)
+
+    guard = on_device(FakeCudaTensor())
+    assert isinstance(guard, torch.cuda.device) and guard.idx == 1
+    assert isinstance(on_device(torch.zeros(1)), contextlib.nullcontext)
+
+
+@pytest.mark.gpu
+def test_triton_kernels_run_on_the_tensors_gpu():
+    """With cuda:0 current, the kernels on cuda:1 tensors give cuda:1's PyTorch answer."""
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs two GPUs")
+    from hirfast.kernels.linear_logprobs import linear_logprobs_fwd
+
+    torch.cuda.set_device(0)
+    logits = torch.randn(32, 5003, device="cuda:1")
+    targets = torch.randint(0, 5003, (32,), device="cuda:1")
+    logprob, lse, _ = linear_logprobs_fwd(logits, targets, 1.0)
+    expected = torch.log_softmax(logits, -1).gather(1, targets[:, None]).squeeze(1)
+    assert logprob.device == torch.device("cuda", 1)
+    assert torch.allclose(logprob, expected, atol=1e-4)
+    assert torch.allclose(lse, torch.logsumexp(logits, -1), atol=1e-4)
+
+
+@pytest.mark.gpu
+def test_rollout_on_the_second_gpu_equals_the_first():
+    """The model on cuda:1 while cuda:0 is current: capture and replay go to cuda:1."""
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs two GPUs")
+    kwargs = dict(n=3, max_new_tokens=16, temperature=1.0, stop_token_ids=STOPS[:3], seed=5,
+                  keep_cache=False)
+    on_first = generate(_gpu_model(device="cuda:0"), PROMPTS, **kwargs)
+    torch.cuda.set_device(0)
+    model = _gpu_model(device="cuda:1")
+    on_second = generate(model, PROMPTS, **kwargs)
+    assert on_second.stats.cuda_graphs_captured > 0
+    same_outputs(on_first, on_second, atol=1e-4)
