@@ -48,6 +48,7 @@ import inspect
 import logging
 import math
 import os
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -184,7 +185,16 @@ def varlen_takes_grouped_kv(device, dtype, head_dim: int) -> bool:
     key = (torch.device(device), dtype, int(head_dim))
     known = _GROUPED_KV.get(key)
     if known is None:
-        known, why = _probe_grouped_kv(*key)
+        # In a thread of its own: autograd's saved-tensor hooks, grad mode, inference mode and
+        # autocast are per thread, so the probe neither runs under the caller's (a checkpointed
+        # layer's first forward would count the probe's saved tensors, which its recomputation,
+        # the probe being cached by then, does not save: CheckpointError) nor touches them.
+        answer = []
+        thread = threading.Thread(target=lambda: answer.append(_probe_grouped_kv(*key)),
+                                  name="hirfast-varlen-gqa-probe")
+        thread.start()
+        thread.join()
+        known, why = answer[0] if answer else (False, "the probe did not finish")
         _GROUPED_KV[key] = known
         log.info("hirfast packed attention: torch %s varlen_attn on %s %s %s grouped-query K/V "
                  "un-repeated%s", torch.__version__, key[0], dtype,
@@ -206,8 +216,9 @@ def _probe_grouped_kv(device, dtype, head_dim):
         return torch.randn(total, n, head_dim, generator=g).to(device, dtype).requires_grad_()
 
     try:
-        with torch.inference_mode(False), torch.enable_grad(), \
-                torch.autocast(device.type, enabled=False):
+        with contextlib.ExitStack() as stack:
+            if device.type == "cuda":
+                stack.enter_context(torch.cuda.device(device))
             q, k, v = leaf(heads), leaf(kv_heads), leaf(kv_heads)
             grad_out = torch.randn(total, heads, head_dim, generator=g).to(device, dtype)
             results = []

@@ -317,6 +317,37 @@ def test_torch_varlen_passes_unrepeated_grouped_kv_where_torch_takes_them(fake_m
         attention._varlen_attn_params.cache_clear()
 
 
+def test_grouped_kv_probe_inside_a_checkpointed_forward(fake_module):
+    """The trainer's first packed attention call runs inside a checkpointed layer: the probe's
+    own autograd must stay out of the checkpoint's saved tensors (else the recomputation, which
+    finds the answer cached, saves fewer and backward raises CheckpointError)."""
+    calls = []
+    fake_module("torch.nn.attention.varlen",
+                types.SimpleNamespace(varlen_attn=torch_2_11_varlen(calls)))
+    attention._varlen_attn_params.cache_clear()
+    try:
+        prompts, responses = rows_with_shared_prompts(3)
+        (batch,) = packing.pack(prompts, responses, max_tokens_per_batch=10_000,
+                                min_shared_prefix=8)
+        g = torch.Generator().manual_seed(0)
+        q, k, v = (torch.randn(batch.num_tokens, h, 16, generator=g).requires_grad_()
+                   for h in (6, 2, 2))
+
+        def layer(q, k, v):
+            return through("torch_varlen")(q, k, v, batch.attention, 0.25, None).square().sum()
+
+        torch.utils.checkpoint.checkpoint(layer, q, k, v, use_reentrant=False).backward()
+        checkpointed = [t.grad.clone() for t in (q, k, v)]
+        assert attention._GROUPED_KV == {(torch.device("cpu"), torch.float32, 16): True}
+        for t in (q, k, v):
+            t.grad = None
+        layer(q, k, v).backward()
+        for got, want in zip(checkpointed, (q.grad, k.grad, v.grad)):
+            assert torch.allclose(got, want, atol=1e-6)
+    finally:
+        attention._varlen_attn_params.cache_clear()
+
+
 @pytest.mark.parametrize("how", ["wrong_layout", "rejects", "env"])
 def test_torch_varlen_repeats_kv_where_grouped_kv_fails(fake_module, monkeypatch, how):
     calls = []
