@@ -22,7 +22,9 @@ starts after the global deadline):
   rows and FLOP count), then the same packed pass as the trainer runs it (fp32 weights, bf16
   autocast, gradient checkpointing): row tokens/s and MFU.
 - ``rollout``: hirfast.rollout.generate vs transformers ``generate`` on a Qwen2.5-0.5B shape,
-  64 prompts x 6 x 256 new tokens: tokens/s, CUDA graphs captured, share of the bandwidth bound.
+  64 prompts x 6 x 256 new tokens: tokens/s, CUDA graphs captured, share of the bandwidth bound;
+  then CUDA graphs captured per call over three training-like calls with stop tokens for the
+  "linear" and "max" key-length buckets, and stop-flag reads (host syncs) per decode step.
 - ``kernel_tests``: tests/test_ops.py's Triton cases, compiled (interpreted on the CPU).
 
 The last lines printed are one summary line per check, ``PASS|FAIL|SKIP|TIMEOUT section/check
@@ -114,9 +116,13 @@ def _fmt(value):
 
 SUMMARY_KEYS = ("ms", "tflops_6ndv", "share_of_matmul_rate", "extra_gb", "speedup_vs", "tflops",
                 "device", "torch", "triton", "transformers", "unrepeated_gqa_ok",
+                "hirfast_passes_grouped_kv",
                 "packed_vs_padded", "shared_vs_packed", "row_tokens_per_s", "mfu",
                 "attention_backends", "hirfast_tokens_per_s", "hf_tokens_per_s", "speedup_vs_hf",
-                "share_of_bandwidth_bound", "cuda_graphs_captured_first_call", "passed",
+                "share_of_bandwidth_bound", "cuda_graphs_captured_first_call",
+                "captures_per_call_linear", "captures_per_call_max", "tokens_per_s_linear",
+                "tokens_per_s_max", "stop_flag_reads_per_decode_step",
+                "stop_flag_reads_per_decode_step_at_1", "passed",
                 "failed", "skipped", "max_abs_error", "seconds", "note", "error")
 
 

@@ -146,6 +146,10 @@ def section_env(cpu):
         want = attention.varlen_attention(q, k, val, meta, backend="sdpa_reference").float()
         got = attention.varlen_attention(q, k, val, meta, backend="torch_varlen").float()
         probe["hirfast_torch_varlen_error"] = (got - want).abs().max().item()
+        # whether hirfast's torch_varlen now passes grouped K/V un-repeated (its own probe)
+        probe["hirfast_passes_grouped_kv"] = ("enable_gqa" in params
+                                              or attention.varlen_takes_grouped_kv(
+                                                  q.device, q.dtype, q.shape[-1]))
         status = "PASS" if probe["hirfast_torch_varlen_error"] < 2e-2 else "FAIL"
         try:
             kwargs = {"window_size": (-1, 0)} if "window_size" in params else {"is_causal": True}
@@ -166,7 +170,7 @@ def section_gpu_tests(cpu):
         marker = "not gpu"
     else:
         files = ["tests/test_packed_training.py", "tests/test_attention.py",
-                 "tests/test_packing.py", "tests/test_rollout.py"]
+                 "tests/test_packing.py", "tests/test_rollout.py", "tests/test_rollout_engine.py"]
         marker = "gpu"
     checks = [_pytest("tests_" + ("cpu_twins" if cpu else "gpu"), files, marker)]
     if not cpu:
@@ -442,6 +446,7 @@ def section_rollout(cpu):
     from hirfast.rollout import generate, release
 
     device = _device(cpu)
+    started = time.perf_counter()
     torch.manual_seed(0)
     if cpu:
         config = LlamaConfig(vocab_size=512, hidden_size=64, intermediate_size=128,
@@ -494,9 +499,46 @@ def section_rollout(cpu):
             bound = rb._decode_bound_seconds(model, prompt_count * n, prompt_len, new_tokens,
                                              bandwidth)
             numbers["share_of_bandwidth_bound"] = out["hirfast_tokens_per_s"] / (expected / bound)
-        release(model)
     status = "PASS" if cpu else _judge(speedup, TARGETS["rollout_vs_hf"])
-    return [_check("rollout_vs_hf_generate", status, **numbers)]
+    checks = [_check("rollout_vs_hf_generate", status, **numbers)]
+    if time.perf_counter() - started < (60 if cpu else 45):  # within the section's cap
+        checks.append(_rollout_captures_and_syncs(model, prompts, n, new_tokens, cpu))
+    if not cpu:
+        release(model)
+    return checks
+
+
+def _rollout_captures_and_syncs(model, prompts, n, new_tokens, cpu):
+    """Issue #12 item 4: CUDA graphs captured per call over three training-like rollouts (prompt
+    lengths changing, 64 stop tokens so rows finish at different steps) for the "linear" and
+    "max" key-length buckets, tokens/s of the last call of each, and the stop-flag reads (host
+    syncs) per decode step at the GPU's default interval and at 1."""
+    from hirfast.rollout import _GPU_STOP_CHECK_INTERVAL, _STOP_CAPACITY, generate, release
+
+    stops = list(range(100, 100 + _STOP_CAPACITY))
+    numbers = {}
+    for mode in ("linear", "max"):
+        release(model)
+        captures, last = [], None
+        for call, cut in enumerate((0, prompts.shape[1] // 4, prompts.shape[1] // 2)):
+            batch = [p[cut:] for p in prompts.tolist()]
+            t0 = time.perf_counter()
+            last = generate(model, batch, n=n, max_new_tokens=new_tokens, temperature=1.0,
+                            stop_token_ids=stops, seed=10 + call, cuda_graph_kv_buckets=mode,
+                            stop_check_interval=_GPU_STOP_CHECK_INTERVAL)
+            seconds = time.perf_counter() - t0
+            captures.append(last.stats.cuda_graphs_captured)
+        numbers[f"captures_per_call_{mode}"] = captures
+        numbers[f"tokens_per_s_{mode}"] = last.stats.generated_tokens / seconds
+    numbers["stop_flag_reads_per_decode_step"] = (last.stats.stop_flag_reads
+                                                  / max(1, last.stats.decode_steps))
+    every = generate(model, prompts.tolist(), n=n, max_new_tokens=new_tokens, temperature=1.0,
+                     stop_token_ids=stops, seed=12, stop_check_interval=1)
+    numbers["stop_flag_reads_per_decode_step_at_1"] = (every.stats.stop_flag_reads
+                                                       / max(1, every.stats.decode_steps))
+    numbers["finished_by_stop"] = sum(c.finish_reason == "stop" for g in every for c in g)
+    release(model)
+    return _check("rollout_captures_and_syncs", "PASS", **numbers)
 
 
 def section_kernel_tests(cpu):
@@ -507,7 +549,10 @@ def section_kernel_tests(cpu):
                   "(policy_loss_triton and bfloat16-token-mean-k2) or at_scale_check")
     else:
         select = "(triton or at_scale) and not (real_scale and float32)"
-    return [_pytest("triton_op_tests", ["tests/test_ops.py"], "gpu or not gpu", ["-k", select])]
+    checks = [_pytest("triton_op_tests", ["tests/test_ops.py"], "gpu or not gpu", ["-k", select])]
+    if not cpu:  # a second fresh process reuses the first one's autotuning (issue #12 item 4e)
+        checks.append(_pytest("autotune_cache", ["tests/test_kernel_autotune.py"], "gpu"))
+    return checks
 
 
 SECTION_FUNCS = {"env": section_env, "gpu_tests": section_gpu_tests,

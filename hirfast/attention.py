@@ -47,6 +47,8 @@ import functools
 import inspect
 import logging
 import math
+import os
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -152,11 +154,87 @@ def _torch_varlen(q, k, v, meta, scale, window):
     if groups > 1:
         if "enable_gqa" in params:
             kwargs["enable_gqa"] = True
-        else:
+        elif not varlen_takes_grouped_kv(q.device, q.dtype, q.shape[-1]):
             k = k.repeat_interleave(groups, dim=1)
             v = v.repeat_interleave(groups, dim=1)
     return varlen_attn(q, k, v, meta.cu_seqlens_q, meta.cu_seqlens_k, meta.max_seqlen_q,
                        meta.max_seqlen_k, **kwargs)
+
+
+# (device, dtype, head_dim) -> whether varlen_attn (without an enable_gqa flag) computed grouped
+# K/V right; probed once, as every layer asks.
+_GROUPED_KV: dict = {}
+# "repeat" forces the old behaviour (K/V repeated per query head) without probing.
+GQA_ENV = "HIRFAST_VARLEN_GQA"
+
+
+def varlen_takes_grouped_kv(device, dtype, head_dim: int) -> bool:
+    """Whether torch's ``varlen_attn`` takes fewer K/V heads than query heads, for a signature
+    without ``enable_gqa`` (torch 2.10 and 2.11).
+
+    torch 2.11's ``varlen_attn`` does not check head counts; it hands q, k, v to
+    ``aten._flash_attention_forward`` (FlashAttention 2's ``mha_varlen_fwd``, which checks only
+    that the K/V heads divide the query heads) and its backward to ``mha_varlen_bwd``, which sums
+    the K/V gradients over each group. That is read from the source, not documented (the 2.11
+    docstring draws K/V with H heads; 2.12 added ``enable_gqa``), so it is checked once per
+    device, dtype and head size: a tiny grouped call, forward and backward, against the same call
+    with K/V repeated. Any error or difference means K/V are repeated, as before.
+    """
+    if os.environ.get(GQA_ENV, "").strip().lower() == "repeat":
+        return False
+    key = (torch.device(device), dtype, int(head_dim))
+    known = _GROUPED_KV.get(key)
+    if known is None:
+        # In a thread of its own: autograd's saved-tensor hooks, grad mode, inference mode and
+        # autocast are per thread, so the probe neither runs under the caller's (a checkpointed
+        # layer's first forward would count the probe's saved tensors, which its recomputation,
+        # the probe being cached by then, does not save: CheckpointError) nor touches them.
+        answer = []
+        thread = threading.Thread(target=lambda: answer.append(_probe_grouped_kv(*key)),
+                                  name="hirfast-varlen-gqa-probe")
+        thread.start()
+        thread.join()
+        known, why = answer[0] if answer else (False, "the probe did not finish")
+        _GROUPED_KV[key] = known
+        log.info("hirfast packed attention: torch %s varlen_attn on %s %s %s grouped-query K/V "
+                 "un-repeated%s", torch.__version__, key[0], dtype,
+                 "takes" if known else "does not take", "" if known else f" ({why}); repeating them")
+    return known
+
+
+def _probe_grouped_kv(device, dtype, head_dim):
+    from torch.nn.attention.varlen import varlen_attn
+
+    params = _varlen_attn_params()
+    kwargs = {"window_size": (-1, 0)} if "window_size" in params else {"is_causal": True}
+    g = torch.Generator().manual_seed(0)
+    lengths, heads, kv_heads = (5, 11), 4, 2
+    total = sum(lengths)
+    cu = torch.tensor([0, lengths[0], total], dtype=torch.int32).to(device)
+
+    def leaf(n):
+        return torch.randn(total, n, head_dim, generator=g).to(device, dtype).requires_grad_()
+
+    try:
+        with contextlib.ExitStack() as stack:
+            if device.type == "cuda":
+                stack.enter_context(torch.cuda.device(device))
+            q, k, v = leaf(heads), leaf(kv_heads), leaf(kv_heads)
+            grad_out = torch.randn(total, heads, head_dim, generator=g).to(device, dtype)
+            results = []
+            for repeat in (False, True):
+                kk = k.repeat_interleave(2, dim=1) if repeat else k
+                vv = v.repeat_interleave(2, dim=1) if repeat else v
+                out = varlen_attn(q, kk, vv, cu, cu, max(lengths), max(lengths), **kwargs)
+                grads = torch.autograd.grad(out, (q, k, v), grad_out)
+                results.append([t.detach().float() for t in (out, *grads)])
+    except Exception as exc:  # noqa: BLE001 - any failure means: repeat, as before
+        return False, f"{type(exc).__name__}: {str(exc)[:160]}"
+    tolerance = 1e-5 if dtype == torch.float32 else 3e-2
+    for name, a, b in zip(("output", "dq", "dk", "dv"), *results):
+        if a.shape != b.shape or not torch.allclose(a, b, atol=tolerance, rtol=tolerance):
+            return False, f"its {name} differs from the repeated K/V's"
+    return True, ""
 
 
 def _xformers(q, k, v, meta, scale, window):

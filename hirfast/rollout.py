@@ -19,11 +19,12 @@ How it differs from Hugging Face `generate(num_return_sequences=n)`:
 - **Prompts of any lengths in one batch.** Every row stores its sequence from position 0; decode
   attention masks each row at its own length. No padding tokens are ever run through the model.
 - **Attention is ours, the rest is the model's.** A function registered with transformers'
-  `AttentionInterface` (active only inside `generate`) writes the new keys and values into the pool
-  and attends over it; embeddings, RoPE, norms, MLPs and the lm_head are the model's own code, called
-  with `use_cache=False`, so no transformers cache class is involved (their API differs between
-  4.x and 5.x; tested with 5.24). An implementation name without a registered mask function makes
-  transformers skip building a causal mask, which this attention does not need.
+  `AttentionInterface` (`hirfast.rollout_attention`, active only inside `generate`) writes the new
+  keys and values into the pool and attends over it; embeddings, RoPE, norms, MLPs and the lm_head
+  are the model's own code, called with `use_cache=False`, so no transformers cache class is
+  involved (their API differs between 4.x and 5.x; tested with 5.24). An implementation name
+  without a registered mask function makes transformers skip building a causal mask, which this
+  attention does not need.
 - **On a GPU, each decode step is a CUDA graph** captured per (batch bucket, length bucket) over the
   static pool and static per-row state, with the sampling inside the graph; graphs and pool are kept
   between calls for the same model (`release(model)` frees them). On the CPU, the same step runs
@@ -40,7 +41,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import threading
 import time
 import weakref
 from collections import deque
@@ -48,18 +48,36 @@ from typing import Literal, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from hirfast.rollout_attention import (ATTENTION_NAME, _AttentionScope, _DecodeAttention,  # noqa: F401
+                                       _ModelAttentionSwitch, _PrefillAttention)
 from hirfast.rollout_sampling import counter_uniforms, sample_tokens
 
-ATTENTION_NAME = "hirfast_rollout"
 # fp32 [rows, vocab] buffers alive at once while sampling: logits, scaled/sorted logits, probs, cdf.
 _SAMPLING_BUFFERS_PER_ROW = 4
 # Decode-step CUDA graphs are captured per bucket: kv length rounded up to a multiple of this (reads
 # at most 127 masked positions per row), batch rounded up on a ~1.5x ladder (at most a third idle).
 _KV_LEN_BUCKET = 128
+# Key lengths the decode graphs read, rounded up from the longest live row:
+#   "linear": to a multiple of 128 (at most 127 masked positions read per row; a new graph every
+#             128 tokens of a rollout);
+#   "pow2":   to 128 x a power of two (at most 2x the positions read; log2 as many graphs);
+#   "max":    always the whole cache row, so graphs are keyed by batch bucket only (the length
+#             mask does the rest; reads every position of the row every step).
+KV_BUCKET_MODES = ("linear", "pow2", "max")
+_DEFAULT_KV_BUCKETS = "linear"
+# A new engine for CUDA graphs gets rows this much longer (then rounded up to a kv bucket) when
+# the budget gives as many rows, so that the next call with a somewhat longer prompt reuses it and
+# its graphs instead of building a new engine and capturing every graph again.
+_ENGINE_LEN_HEADROOM = 1.25
 _STOP_CAPACITY = 64
+# With stop tokens, the finished flags are read back from the device (a host sync) every this
+# many decode steps on a GPU, and when a row reaches its token limit; a row that stopped in
+# between is frozen on the device (no position or count advance, its outputs not recorded).
+_GPU_STOP_CHECK_INTERVAL = 8
 _DEFAULT_PREFILL_TOKENS = 8192
+# Rows moved per copy when finished rows leave the batch (bounds the gather's temporary).
+_COMPACT_ROWS = 16
 # Share of free memory the pool may take when no budget is given; the rest stays for activations of
 # the prefill and the caller's own tensors (on the CPU, also for everything else on the machine).
 _GPU_FREE_FRACTION = 0.8
@@ -108,6 +126,7 @@ class RolloutStats:
     cache_len: int = 0            # positions per cache row
     cache_bytes: int = 0
     cuda_graphs_captured: int = 0
+    stop_flag_reads: int = 0      # device-to-host reads of the stop flags (host syncs)
     seconds: float = 0.0
 
 
@@ -189,147 +208,6 @@ def plan_cache(config, *, sequences: int, group_size: int, max_len: int, dtype: 
 
 
 # --------------------------------------------------------------------------------------------------
-# Attention over the pool, plugged into the model through transformers' AttentionInterface.
-
-_ACTIVE = threading.local()
-
-
-def _rollout_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
-                       sliding_window=None, **kwargs):
-    """AttentionInterface entry: query (B, Hq, T, D), key/value (B, Hkv, T, D) of the new tokens,
-    already rotated; returns (B, T, Hq, D). The model's own mask is not used (none is built for an
-    implementation that has no mask function registered)."""
-    context = getattr(_ACTIVE, "context", None)
-    if context is None:
-        raise RuntimeError(f"the '{ATTENTION_NAME}' attention only runs inside hirfast.rollout.generate")
-    context.calls += 1
-    return context.attend(module.layer_idx, query, key, value, scaling, sliding_window), None
-
-
-class _AttentionScope:
-    """Routes the model's attention to `context` for one forward (or one graph capture)."""
-
-    def __init__(self, context):
-        self.context = context
-
-    def __enter__(self):
-        _ACTIVE.context = self.context
-        return self.context
-
-    def __exit__(self, *exc):
-        _ACTIVE.context = None
-
-
-class _ModelAttentionSwitch:
-    """Sets every config of the model to the rollout attention, and back on exit.
-
-    The attention modules read `config._attn_implementation` at each forward; setting it directly
-    (rather than through `set_attn_implementation`) avoids re-validating, on the way back, an
-    implementation such as flash-attn that the caller had chosen."""
-
-    _registered = False
-
-    def __init__(self, model):
-        if not _ModelAttentionSwitch._registered:
-            from transformers import AttentionInterface
-
-            AttentionInterface.register(ATTENTION_NAME, _rollout_attention)
-            _ModelAttentionSwitch._registered = True
-        configs = {}
-        for module in model.modules():
-            config = getattr(module, "config", None)
-            if config is not None and hasattr(config, "_attn_implementation"):
-                configs[id(config)] = config
-        self.configs = list(configs.values())
-
-    def __enter__(self):
-        self.saved = [config._attn_implementation for config in self.configs]
-        for config in self.configs:
-            config._attn_implementation = ATTENTION_NAME
-        return self
-
-    def __exit__(self, *exc):
-        for config, value in zip(self.configs, self.saved):
-            config._attn_implementation = value
-
-
-def _expand_kv_heads(x: torch.Tensor, groups: int) -> torch.Tensor:
-    return x if groups == 1 else x.repeat_interleave(groups, dim=1)
-
-
-def _prompt_attention(q, k, v, scale, window):
-    """Causal attention of one prompt over itself: q (1, Hq, L, D), k/v (1, Hkv, L, D)."""
-    groups = q.shape[1] // k.shape[1]
-    k, v = _expand_kv_heads(k, groups), _expand_kv_heads(v, groups)
-    length = q.shape[2]
-    if window is not None and window < length:
-        pos = torch.arange(length, device=q.device)
-        mask = (pos[None, :] <= pos[:, None]) & (pos[None, :] > pos[:, None] - window)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
-    return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
-
-
-class _PrefillAttention:
-    """Packed prompts in one row: segment i is tokens [start, start+length) of the row, and its keys
-    and values go to cache rows [row, row+rows) (all the samples forked from that prompt)."""
-
-    def __init__(self, kv: torch.Tensor, segments: list[tuple[int, int, int, int]]):
-        self.kv = kv
-        self.segments = segments
-        self.calls = 0
-
-    def attend(self, layer, q, k, v, scale, window):
-        k_cache, v_cache = self.kv[layer, 0], self.kv[layer, 1]
-        outputs = []
-        for start, length, row, rows in self.segments:
-            k_seg = k[:, :, start:start + length]
-            v_seg = v[:, :, start:start + length]
-            k_cache[row:row + rows, :, :length] = k_seg
-            v_cache[row:row + rows, :, :length] = v_seg
-            outputs.append(_prompt_attention(q[:, :, start:start + length], k_seg, v_seg, scale, window))
-        out = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
-        return out.transpose(1, 2)
-
-
-class _DecodeAttention:
-    """One new token for each of rows 0..rows-1, at `positions[row]`; attends over the first
-    `kv_len` positions of its cache row, masked at its own length (and sliding window)."""
-
-    def __init__(self, kv: torch.Tensor, row_index: torch.Tensor, positions: torch.Tensor, kv_len: int):
-        self.kv = kv
-        self.row_index = row_index
-        self.positions = positions
-        self.kv_len = kv_len
-        self.key_positions = torch.arange(kv_len, device=kv.device)
-        self.causal = self.key_positions[None, :] <= positions[:, None]
-        self.window_masks: dict[int, torch.Tensor] = {}
-        self.calls = 0
-
-    def _mask(self, window):
-        if window is None:
-            return self.causal
-        mask = self.window_masks.get(window)
-        if mask is None:
-            mask = self.causal & (self.key_positions[None, :] > self.positions[:, None] - window)
-            self.window_masks[window] = mask
-        return mask
-
-    def attend(self, layer, q, k, v, scale, window):
-        k_cache, v_cache = self.kv[layer, 0], self.kv[layer, 1]
-        k_cache[self.row_index, :, self.positions] = k[:, :, 0].to(k_cache.dtype)
-        v_cache[self.row_index, :, self.positions] = v[:, :, 0].to(v_cache.dtype)
-        rows, q_heads, _, head_dim = q.shape
-        kv_heads = k.shape[1]
-        # The query heads sharing a kv head become that head's query rows: K and V are read once
-        # per kv head instead of being repeated per query head.
-        grouped = q.reshape(rows, kv_heads, q_heads // kv_heads, head_dim)
-        out = F.scaled_dot_product_attention(
-            grouped, k_cache[:rows, :, :self.kv_len], v_cache[:rows, :, :self.kv_len],
-            attn_mask=self._mask(window)[:, None, None, :], scale=scale)
-        return out.reshape(rows, 1, q_heads, head_dim)
-
-
-# --------------------------------------------------------------------------------------------------
 # The engine: the pool, the per-row state, prefill, decode steps, compaction.
 
 def _batch_bucket(rows: int, slots: int) -> int:
@@ -341,7 +219,14 @@ def _batch_bucket(rows: int, slots: int) -> int:
     return min(bucket, slots)
 
 
-def _kv_bucket(length: int, max_len: int) -> int:
+def _kv_bucket(length: int, max_len: int, mode: str = "linear") -> int:
+    if mode == "max":
+        return max_len
+    if mode == "pow2":
+        bucket = _KV_LEN_BUCKET
+        while bucket < length:
+            bucket *= 2
+        return min(max_len, bucket)
     return min(max_len, -(-length // _KV_LEN_BUCKET) * _KV_LEN_BUCKET)
 
 
@@ -381,6 +266,7 @@ class _Engine:
         # live rows, 0 for idle rows of a padded graph batch (they then stay put at position 0).
         self.tokens, self.positions, self.seq_ids, self.steps, self.live = (zeros() for _ in range(5))
         self.stopped = zeros(torch.bool)
+        self.step_active = zeros(torch.bool)  # rows that made a token in the last decode step
         self.next_tokens = zeros()
         self.next_logprobs = zeros(torch.float32)
         self.next_full_logprobs = zeros(torch.float32)
@@ -390,6 +276,7 @@ class _Engine:
         self.stop_ids = torch.full((_STOP_CAPACITY,), -1, dtype=torch.long, device=device)
         self.graphs: dict = {}
         self.graph_pool = torch.cuda.graph_pool_handle() if use_cuda_graphs else None
+        self.kv_buckets = _DEFAULT_KV_BUCKETS
         self.param_fingerprint = None
 
     def fits(self, plan: CachePlan, device, dtype, use_cuda_graphs, budget_bytes) -> bool:
@@ -400,7 +287,7 @@ class _Engine:
     # ---- one call ----------------------------------------------------------------------------
     def run(self, model, units: list[_Unit], *, slots: int, prompt_lens: np.ndarray, limits: np.ndarray,
             sampling: _Sampling, seed: int, stop_ids: list[int], max_new_tokens: int,
-            prefill_tokens: int, stats: RolloutStats):
+            prefill_tokens: int, stats: RolloutStats, stop_check_interval: int = 1):
         fingerprint = tuple(p.data_ptr() for p in model.parameters())
         if fingerprint != self.param_fingerprint:  # weights were re-allocated: graphs read old memory
             self.graphs.clear()
@@ -410,10 +297,16 @@ class _Engine:
         if stop_ids:
             self.stop_ids[:len(stop_ids)] = torch.tensor(stop_ids, dtype=torch.long, device=self.device)
         sequences = len(prompt_lens)
-        self.out_tokens = torch.zeros(sequences, max(max_new_tokens, 1), dtype=torch.long, device=self.device)
+        # One column more than any completion: frozen rows (stopped, not yet read back) write there.
+        columns = max(max_new_tokens, 1) + 1
+        self.scratch_column = columns - 1
+        self.out_tokens = torch.zeros(sequences, columns, dtype=torch.long, device=self.device)
         self.out_logprobs, self.out_full_logprobs, self.out_entropies = (
-            torch.zeros(sequences, max(max_new_tokens, 1), dtype=torch.float32, device=self.device)
+            torch.zeros(sequences, columns, dtype=torch.float32, device=self.device)
             for _ in range(3))
+        self.stop_check_interval = max(1, int(stop_check_interval))
+        self.steps_since_check = 0
+        self.stats = stats
         self.seq_len = np.zeros(sequences, dtype=np.int64)
         self.seq_stopped = np.zeros(sequences, dtype=bool)
         # Host mirror of rows 0..B-1: sequence, tokens generated, limit, position of the next input.
@@ -437,14 +330,17 @@ class _Engine:
                 tokens += len(unit.prompt)
             if admitted:
                 self._prefill(model, admitted, prompt_lens, limits, sampling, stats)
+                self.steps_since_check += 1
                 self._retire_finished(sampling)
             if self.batch:
                 self._decode(model, sampling, stats)
+                self.steps_since_check += 1
                 self._retire_finished(sampling)
         result = (self.out_tokens, self.out_logprobs, self.out_full_logprobs, self.out_entropies,
                   self.seq_len, self.seq_stopped)
         # the engine may be kept; its outputs are not
         self.out_tokens = self.out_logprobs = self.out_full_logprobs = self.out_entropies = None
+        self.stats = None
         return result
 
     def _prefill(self, model, units, prompt_lens, limits, sampling, stats):
@@ -515,9 +411,14 @@ class _Engine:
         self.next_logprobs[:rows].copy_(logprobs)
         self.next_full_logprobs[:rows].copy_(full_logprobs)
         self.next_entropies[:rows].copy_(entropies)
-        if sampling.has_stop:
-            self.stopped[:rows].copy_((tokens[:, None] == self.stop_ids).any(-1))
         live = self.live[:rows]
+        if sampling.has_stop:
+            # A row that stopped at an earlier step and is still in the batch (its flag not read
+            # back yet) is frozen: it runs along, but neither advances nor records.
+            stopped = self.stopped[:rows]
+            live = live * (~stopped).long()
+            self.step_active[:rows].copy_(live.bool())
+            stopped |= (tokens[:, None] == self.stop_ids).any(-1) & live.bool()
         self.tokens[:rows].copy_(tokens)
         self.positions[:rows] += live
         self.steps[:rows] += live
@@ -527,13 +428,16 @@ class _Engine:
         kv_len = int(self.row_pos[:batch].max()) + 1
         rows = batch
         if self.pad_to_buckets:
-            rows, kv_len = _batch_bucket(batch, self.slots), _kv_bucket(kv_len, self.max_len)
+            rows = _batch_bucket(batch, self.slots)
+            kv_len = _kv_bucket(kv_len, self.max_len, self.kv_buckets)
         if self.use_cuda_graphs:
             self._replay(model, rows, kv_len, sampling, stats)
         else:
             self._step(model, rows, kv_len, sampling)
         seq = self.seq_ids[:batch]
         index = self.steps[:batch] - 1
+        if sampling.has_stop:  # frozen rows write to the scratch column
+            index = torch.where(self.step_active[:batch], index, self.scratch_column)
         self.out_tokens[seq, index] = self.next_tokens[:batch]
         self.out_logprobs[seq, index] = self.next_logprobs[:batch]
         self.out_full_logprobs[seq, index] = self.next_full_logprobs[:batch]
@@ -554,7 +458,7 @@ class _Engine:
         if graph is None:
             # Warm up outside the capture (cuBLAS handles, lazy inits). The warm-up step writes the
             # same keys and values the real step will, and its state updates are undone.
-            state = (self.tokens, self.positions, self.steps)
+            state = (self.tokens, self.positions, self.steps, self.stopped)
             saved = [t[:rows].clone() for t in state]
             side = torch.cuda.Stream(device=self.device)
             side.wait_stream(torch.cuda.current_stream(self.device))
@@ -574,25 +478,29 @@ class _Engine:
         batch = self.batch
         done = self.row_count[:batch] >= self.row_limit[:batch]
         stopped = np.zeros(batch, dtype=bool)
-        if sampling.has_stop:
-            stopped = self.stopped[:batch].cpu().numpy()
+        counts = self.row_count[:batch]
+        if sampling.has_stop and (done.any() or self.steps_since_check >= self.stop_check_interval):
+            # One read of the flags and counts (a host sync): the host's counts run ahead for
+            # rows frozen since they stopped; the device's are theirs.
+            flags = torch.stack((self.stopped[:batch].long(), self.steps[:batch])).cpu().numpy()
+            self.stats.stop_flag_reads += 1
+            self.steps_since_check = 0
+            stopped = flags[0].astype(bool)
+            counts = np.where(stopped, flags[1], counts)
             done = done | stopped
         if not done.any():
             return
         finished = np.nonzero(done)[0]
         seqs = self.row_seq[finished]
-        self.seq_len[seqs] = self.row_count[finished]
+        self.seq_len[seqs] = counts[finished]
         self.seq_stopped[seqs] = stopped[finished]
         kept = batch - len(finished)
         holes = finished[finished < kept]
         movers = np.nonzero(~done[kept:])[0] + kept
         if len(holes):
+            self._move_kv_rows(holes, movers)
             dst = torch.as_tensor(holes, device=self.device)
             src = torch.as_tensor(movers, device=self.device)
-            # One layer at a time: the gather's temporary is then one layer's rows, not every
-            # layer's (32 layers x 8 MB per row of a 7B model at 2k positions for each mover).
-            for layer_kv in self.kv:
-                layer_kv[:, dst] = layer_kv[:, src]
             for t in (self.tokens, self.positions, self.seq_ids, self.steps, self.stopped):
                 t[dst] = t[src]
             for a in (self.row_seq, self.row_count, self.row_limit, self.row_pos):
@@ -601,6 +509,19 @@ class _Engine:
         self.positions[kept:batch] = 0
         self.stopped[kept:batch] = False
         self.batch = kept
+
+    def _move_kv_rows(self, holes: np.ndarray, movers: np.ndarray):
+        """Copies the keys and values of rows `movers` into rows `holes`: only the positions
+        written so far (the host's next-input positions bound them), one layer and at most
+        `_COMPACT_ROWS` rows at a time. The gather's temporary was one layer's whole `max_len`
+        rows of every mover (470 MB for 50 rows of a Qwen2.5-7B layer at 4.6k positions, bf16),
+        and before that every layer's (13 GB); now at most 16 rows' written positions."""
+        used = min(int(self.row_pos[movers].max()), self.max_len)
+        for start in range(0, len(holes), _COMPACT_ROWS):
+            dst = torch.as_tensor(holes[start:start + _COMPACT_ROWS], device=self.device)
+            src = torch.as_tensor(movers[start:start + _COMPACT_ROWS], device=self.device)
+            for layer_kv in self.kv:
+                layer_kv[:, dst, :, :used] = layer_kv[:, src, :, :used]
 
 
 _ENGINES: "weakref.WeakKeyDictionary[torch.nn.Module, _Engine]" = weakref.WeakKeyDictionary()
@@ -634,6 +555,21 @@ def _default_budget(device: torch.device, held_bytes: int) -> int | None:
             return None
         return int((available + held_bytes) * _CPU_FREE_FRACTION)
     return None
+
+
+def _roomier_plan(plan: CachePlan, config, *, max_positions, **plan_args) -> CachePlan:
+    """`plan` with rows `_ENGINE_LEN_HEADROOM` times longer, rounded up to a kv bucket (no longer
+    than the model's positions), when the budget gives that the same number of rows; else `plan`."""
+    longer = math.ceil(plan.max_len * _ENGINE_LEN_HEADROOM / _KV_LEN_BUCKET) * _KV_LEN_BUCKET
+    if max_positions is not None:
+        longer = min(longer, -(-max_positions // _KV_LEN_BUCKET) * _KV_LEN_BUCKET)
+    if longer <= plan.max_len:
+        return plan
+    try:
+        roomier = plan_cache(config, max_len=longer, **plan_args)
+    except CacheBudgetError:
+        return plan
+    return roomier if roomier.slots == plan.slots else plan
 
 
 def _rope_depends_on_length(config) -> bool:
@@ -671,7 +607,8 @@ def _check_prompts(prompts, vocab: int, max_positions: int | None) -> list[list[
     return checked
 
 
-def _check_sampling(n, max_new_tokens, temperature, top_p, top_k, stop_token_ids, seed, vocab):
+def _check_sampling(n, max_new_tokens, temperature, top_p, top_k, stop_token_ids, seed, vocab,
+                    stop_check_interval=None):
     def is_int(x):
         return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
@@ -687,6 +624,8 @@ def _check_sampling(n, max_new_tokens, temperature, top_p, top_k, stop_token_ids
         raise ValueError(f"top_k must be an integer >= 0 (0 = off), got {top_k!r}")
     if not is_int(seed):
         raise ValueError(f"seed must be an integer, got {seed!r}")
+    if stop_check_interval is not None and (not is_int(stop_check_interval) or stop_check_interval < 1):
+        raise ValueError(f"stop_check_interval must be an integer >= 1, got {stop_check_interval!r}")
     stops = []
     for token in ([] if stop_token_ids is None else stop_token_ids):
         if not is_int(token) or not 0 <= token < vocab:
@@ -700,7 +639,9 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
              temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0,
              stop_token_ids: Sequence[int] | None, seed: int, max_batch_size: int | None = None,
              cache_budget_bytes: int | None = None, prefill_tokens: int = _DEFAULT_PREFILL_TOKENS,
-             use_cuda_graphs: bool | None = None, keep_cache: bool = True) -> Rollout:
+             use_cuda_graphs: bool | None = None, keep_cache: bool = True,
+             stop_check_interval: int | None = None,
+             cuda_graph_kv_buckets: str = _DEFAULT_KV_BUCKETS) -> Rollout:
     """Sample `n` completions of every prompt with a Hugging Face causal LM.
 
     model:          a transformers causal LM whose attention goes through `AttentionInterface`
@@ -722,6 +663,12 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
     prefill_tokens: prompt tokens packed into one prefill forward (a longer prompt runs alone).
     use_cuda_graphs: capture decode steps as CUDA graphs (default: on a CUDA device).
     keep_cache:     keep the pool and graphs for the next call with this model (`release(model)`).
+    stop_check_interval: with stop tokens, read the finished flags back from the device every this
+                    many steps (default: 8 on a GPU, 1 on the CPU); a row that stopped in between
+                    is frozen on the device, so outputs do not depend on it, only the host syncs.
+    cuda_graph_kv_buckets: how the decode graphs round the key length up (`KV_BUCKET_MODES`):
+                    "linear" (default) reads the fewest positions and captures the most graphs,
+                    "max" captures one graph per batch bucket and reads whole rows.
 
     Returns a `Rollout`: `rollout[i][j]` is the `Completion` (token_ids, logprobs, finish_reason,
     full_logprobs, entropies) of
@@ -731,7 +678,11 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
     config = model.config
     layers, kv_heads, head_dim, vocab = _geometry(config)
     max_positions = getattr(config, "max_position_embeddings", None)
-    stops = _check_sampling(n, max_new_tokens, temperature, top_p, top_k, stop_token_ids, seed, vocab)
+    stops = _check_sampling(n, max_new_tokens, temperature, top_p, top_k, stop_token_ids, seed, vocab,
+                            stop_check_interval)
+    if cuda_graph_kv_buckets not in KV_BUCKET_MODES:
+        raise ValueError(f"cuda_graph_kv_buckets must be one of {KV_BUCKET_MODES}, "
+                         f"got {cuda_graph_kv_buckets!r}")
     checked = _check_prompts(prompts, vocab, max_positions)
     stats = RolloutStats(prompts=len(checked), sequences=len(checked) * n)
     prompt_lens = np.repeat(np.asarray([len(p) for p in checked], dtype=np.int64), n)
@@ -775,9 +726,16 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
         engine = _ENGINES.get(model)
         if engine is None or not engine.fits(plan, device, dtype, use_cuda_graphs, budget):
             release(model)
+            if use_cuda_graphs:
+                plan = _roomier_plan(plan, config, sequences=sequences, group_size=n, dtype=dtype,
+                                     max_batch_size=max_batch_size, budget_bytes=budget,
+                                     max_positions=max_positions)
             engine = _Engine(model, plan, device, dtype, use_cuda_graphs)
+        engine.kv_buckets = cuda_graph_kv_buckets
         stats.slots, stats.cache_len, stats.cache_bytes = plan.slots, plan.max_len, plan.cache_bytes
         sampling = _Sampling(float(temperature), int(top_k), float(top_p), bool(stops))
+        if stop_check_interval is None:
+            stop_check_interval = _GPU_STOP_CHECK_INTERVAL if device.type == "cuda" else 1
         was_training = model.training
         model.eval()
         try:
@@ -785,7 +743,8 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
                 out_tokens, out_logprobs, out_full, out_entropies, seq_len, seq_stopped = engine.run(
                     model, units, slots=plan.slots, prompt_lens=prompt_lens, limits=limits, sampling=sampling, seed=int(seed),
                     stop_ids=stops, max_new_tokens=max_new_tokens,
-                    prefill_tokens=max(1, int(prefill_tokens)), stats=stats)
+                    prefill_tokens=max(1, int(prefill_tokens)), stats=stats,
+                    stop_check_interval=stop_check_interval)
                 out_tokens, out_logprobs, out_full, out_entropies = (
                     t.cpu() for t in (out_tokens, out_logprobs, out_full, out_entropies))
         finally:

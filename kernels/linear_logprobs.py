@@ -8,6 +8,7 @@ free, unit column stride), per-row vectors ``[C]``. They use no ``tl.dot``, so t
 interpreter's bf16 ``tl.dot`` defect (docs/DESIGN.md) cannot reach the CPU tests.
 """
 import contextlib
+import inspect
 import os
 
 import torch
@@ -43,6 +44,14 @@ def on_device(tensor: torch.Tensor):
 # tried (24 candidates before, 12 now; the choice itself is measured by `make gpu-check`).
 _FWD_CONFIGS = ((4096, 8192), (8, 16))
 _BWD_CONFIGS = ((2048, 4096), (4, 8))
+
+
+# The autotuner's choice is kept on disk (Triton's cache, TRITON_CACHE_DIR, keyed by the kernel's
+# source, the GPU, the configs and the vocabulary size) where this Triton can (`cache_results`,
+# Triton 3.2+; the GPU image has 3.6): a fresh process then neither compiles (Triton caches
+# binaries anyway) nor times the candidates again. Older Triton: timed once per process.
+AUTOTUNE_CACHE = ({"cache_results": True}
+                  if "cache_results" in inspect.signature(triton.autotune).parameters else {})
 
 
 def _configs(block_sizes, warps):
@@ -88,7 +97,7 @@ def _target_logprob(row_ptr, target, lse, inv_temperature):
     return tl.where(valid, z_target - lse, 0.0)
 
 
-@triton.autotune(configs=_configs(*_FWD_CONFIGS), key=["vocab"])
+@triton.autotune(configs=_configs(*_FWD_CONFIGS), key=["vocab"], **AUTOTUNE_CACHE)
 @triton.jit
 def _linear_logprobs_fwd_kernel(logits_ptr, logits_row_stride, targets_ptr, logprob_ptr, lse_ptr,
                                 entropy_ptr, vocab, inv_temperature, BLOCK_V: tl.constexpr):
@@ -102,7 +111,7 @@ def _linear_logprobs_fwd_kernel(logits_ptr, logits_row_stride, targets_ptr, logp
     tl.store(entropy_ptr + row, entropy)
 
 
-@triton.autotune(configs=_configs(*_BWD_CONFIGS), key=["vocab"])
+@triton.autotune(configs=_configs(*_BWD_CONFIGS), key=["vocab"], **AUTOTUNE_CACHE)
 @triton.jit
 def _linear_logprobs_bwd_kernel(logits_ptr, logits_row_stride, dlogits_ptr, dlogits_row_stride,
                                 targets_ptr, lse_ptr, entropy_ptr, grad_logprob_ptr,

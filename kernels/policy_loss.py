@@ -12,14 +12,14 @@ import torch
 import triton
 import triton.language as tl
 
-from .linear_logprobs import (_FWD_CONFIGS, _IGNORE_INDEX, _configs, _row_lse_entropy,
-                              _target_logprob, linear_logprobs_bwd, on_device)
+from .linear_logprobs import (_FWD_CONFIGS, _IGNORE_INDEX, AUTOTUNE_CACHE, _configs,
+                              _row_lse_entropy, _target_logprob, linear_logprobs_bwd, on_device)
 
 KL_ESTIMATOR_CODES = {"k1": 1, "k2": 2, "k3": 3}
 K3_MAX = 10.0  # the same clamp as hirfast.ops.K3_MAX (this module must not import hirfast.ops)
 
 
-@triton.autotune(configs=_configs(*_FWD_CONFIGS), key=["vocab"])
+@triton.autotune(configs=_configs(*_FWD_CONFIGS), key=["vocab"], **AUTOTUNE_CACHE)
 @triton.jit
 def _policy_loss_fwd_kernel(
         logits_ptr, logits_row_stride, targets_ptr, valid_ptr, token_weight_ptr, advantages_ptr,

@@ -202,6 +202,8 @@ def fake_module(monkeypatch):
     varlen_attention (which gathers the shared-prefix keys before calling the backend)."""
     monkeypatch.setattr(attention, "backend_unavailable_reason", lambda *args: None)
     monkeypatch.setattr(attention, "_RESOLVED", {})
+    monkeypatch.setattr(attention, "_GROUPED_KV", {})
+    monkeypatch.delenv(attention.GQA_ENV, raising=False)
 
     def install(name, module):
         parts = name.split(".")
@@ -276,6 +278,98 @@ def test_torch_varlen_adapter_with_the_window_size_signature(fake_module, window
     finally:
         attention._varlen_attn_params.cache_clear()
     assert calls[0] == ((-1, 0) if window is None else (6, 0), True)
+
+
+def torch_2_11_varlen(calls, grouped_layout="documented"):
+    """torch 2.11's varlen_attn signature (scale, window_size; no enable_gqa). It takes fewer K/V
+    heads than query heads (FlashAttention 2 underneath); with grouped_layout="wrong" it pairs
+    query head h with K/V head h % Hkv instead of h // groups, a kernel that does not do GQA
+    the documented way, which the probe must catch."""
+    def varlen_attn(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *, return_aux=None,
+                    scale=None, window_size=(-1, -1)):
+        calls.append((query.shape[0], query.shape[1], key.shape[1]))
+        groups = query.shape[1] // key.shape[1]
+        if grouped_layout == "wrong" and groups > 1:
+            key, value = key.repeat(1, groups, 1), value.repeat(1, groups, 1)
+        return documented_varlen(query, key, value, cu_seq_q, cu_seq_k,
+                                 scale if scale is not None else query.shape[-1] ** -0.5,
+                                 window_size[1] == 0, window_size[0])
+    return varlen_attn
+
+
+def test_torch_varlen_passes_unrepeated_grouped_kv_where_torch_takes_them(fake_module):
+    """Audit item M1: torch 2.11 has no enable_gqa, and K/V were repeated per query head (a copy
+    of every layer's K/V, saved for backward). Its kernel takes grouped K/V, which a probe checks
+    once; then K/V go in with their own head count."""
+    calls = []
+    fake_module("torch.nn.attention.varlen",
+                types.SimpleNamespace(varlen_attn=torch_2_11_varlen(calls)))
+    attention._varlen_attn_params.cache_clear()
+    try:
+        assert attention.varlen_takes_grouped_kv("cpu", torch.float32, 16)
+        probe_calls = len(calls)
+        assert probe_calls == 2  # grouped and repeated, once
+        check_against_rows(through("torch_varlen"), torch.float32, 1e-5, heads=6, kv_heads=2)
+        assert calls[probe_calls:] and all(kv == 2 for _, q_heads, kv in calls[probe_calls:])
+        assert attention.varlen_takes_grouped_kv("cpu", torch.float32, 16)
+        assert len(calls) > probe_calls  # cached: no second probe
+    finally:
+        attention._varlen_attn_params.cache_clear()
+
+
+def test_grouped_kv_probe_inside_a_checkpointed_forward(fake_module):
+    """The trainer's first packed attention call runs inside a checkpointed layer: the probe's
+    own autograd must stay out of the checkpoint's saved tensors (else the recomputation, which
+    finds the answer cached, saves fewer and backward raises CheckpointError)."""
+    calls = []
+    fake_module("torch.nn.attention.varlen",
+                types.SimpleNamespace(varlen_attn=torch_2_11_varlen(calls)))
+    attention._varlen_attn_params.cache_clear()
+    try:
+        prompts, responses = rows_with_shared_prompts(3)
+        (batch,) = packing.pack(prompts, responses, max_tokens_per_batch=10_000,
+                                min_shared_prefix=8)
+        g = torch.Generator().manual_seed(0)
+        q, k, v = (torch.randn(batch.num_tokens, h, 16, generator=g).requires_grad_()
+                   for h in (6, 2, 2))
+
+        def layer(q, k, v):
+            return through("torch_varlen")(q, k, v, batch.attention, 0.25, None).square().sum()
+
+        torch.utils.checkpoint.checkpoint(layer, q, k, v, use_reentrant=False).backward()
+        checkpointed = [t.grad.clone() for t in (q, k, v)]
+        assert attention._GROUPED_KV == {(torch.device("cpu"), torch.float32, 16): True}
+        for t in (q, k, v):
+            t.grad = None
+        layer(q, k, v).backward()
+        for got, want in zip(checkpointed, (q.grad, k.grad, v.grad)):
+            assert torch.allclose(got, want, atol=1e-6)
+    finally:
+        attention._varlen_attn_params.cache_clear()
+
+
+@pytest.mark.parametrize("how", ["wrong_layout", "rejects", "env"])
+def test_torch_varlen_repeats_kv_where_grouped_kv_fails(fake_module, monkeypatch, how):
+    calls = []
+    varlen = torch_2_11_varlen(calls, "wrong" if how == "wrong_layout" else "documented")
+    if how == "rejects":
+        def varlen(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *, return_aux=None,
+                   scale=None, window_size=(-1, -1), _inner=varlen):
+            if query.shape[1] != key.shape[1]:
+                raise RuntimeError("Number of heads in key/value must equal number of heads")
+            return _inner(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, scale=scale,
+                          window_size=window_size)
+    if how == "env":
+        monkeypatch.setenv(attention.GQA_ENV, "repeat")
+    fake_module("torch.nn.attention.varlen", types.SimpleNamespace(varlen_attn=varlen))
+    attention._varlen_attn_params.cache_clear()
+    try:
+        assert not attention.varlen_takes_grouped_kv("cpu", torch.float32, 16)
+        del calls[:]
+        check_against_rows(through("torch_varlen"), torch.float32, 1e-5, heads=6, kv_heads=2)
+        assert calls and all(kv == q_heads == 6 for _, q_heads, kv in calls)
+    finally:
+        attention._varlen_attn_params.cache_clear()
 
 
 def test_xformers_adapter(fake_module):
@@ -383,6 +477,25 @@ def test_gpu_backend_matches_reference_in_bf16(backend, heads, kv_heads, dim):
                                  kv_heads=kv_heads, dim=dim, device="cuda")
     assert got_err[0] <= 2 * ref_err[0] + 1e-3, (got_err, ref_err)
     assert got_err[1] <= 2 * ref_err[1] + 1e-3, (got_err, ref_err)
+
+
+@pytest.mark.gpu
+def test_gpu_torch_varlen_grouped_kv_as_good_as_repeated(monkeypatch):
+    """torch 2.11's varlen_attn (no enable_gqa) was read to take grouped K/V as they are; the
+    probe must find that on the GPU, and the un-repeated call must be as accurate as repeating."""
+    reason = attention.backend_unavailable_reason("torch_varlen", "cuda", torch.bfloat16)
+    if reason is not None:
+        pytest.skip(reason)
+    monkeypatch.setattr(attention, "_GROUPED_KV", {})
+    grouped = attention.varlen_takes_grouped_kv("cuda", torch.bfloat16, 128)
+    params = attention._varlen_attn_params()
+    if "window_size" in params and "enable_gqa" not in params:  # the 2.11 signature
+        assert grouped
+    shape = dict(heads=12, kv_heads=2, dim=128, device="cuda")
+    err = check_against_rows(through("torch_varlen"), torch.bfloat16, 1.0, **shape)
+    monkeypatch.setenv(attention.GQA_ENV, "repeat")
+    repeated = check_against_rows(through("torch_varlen"), torch.bfloat16, 1.0, **shape)
+    assert err[0] <= 2 * repeated[0] + 1e-3 and err[1] <= 2 * repeated[1] + 1e-3, (err, repeated)
 
 
 @pytest.mark.gpu
