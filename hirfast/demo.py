@@ -215,12 +215,9 @@ def _warm_rank(job: dict, log=None) -> list[float] | None:
     """One process of the warm start: train the saved initial model; rank 0 saves the result and
     returns the losses."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from .demo_model import warm_start
 
-    torch.set_num_threads(1)
-    _quiet_transformers()
     s: DemoSettings = job["settings"]
     rank, world = job["rank"], job["world"]
     if job.get("echo"):
@@ -234,8 +231,7 @@ def _warm_rank(job: dict, log=None) -> list[float] | None:
         dist.init_process_group("gloo", init_method="file://" + job["rendezvous"], rank=rank,
                                 world_size=world)
     try:
-        model = AutoModelForCausalLM.from_pretrained(job["path"])
-        tokenizer = AutoTokenizer.from_pretrained(job["path"])
+        model, tokenizer = _worker_model(job["path"])
         losses = warm_start(model, tokenizer, job["pairs"], steps=s.warm_steps,
                             batch_size=s.warm_batch, lr=s.warm_lr, seed=0, rank=rank, world=world,
                             log_every=max(1, s.warm_steps // 4) if log else 0, log=log)
@@ -260,14 +256,8 @@ def _warm_eval_line(ev: dict) -> str:
 
 def _warm_eval(job: dict) -> dict:
     """The warm start's held-out evaluation (a worker job, run beside the first RL runs)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    torch.set_num_threads(1)
-    _quiet_transformers()
     s: DemoSettings = job["settings"]
-    model = AutoModelForCausalLM.from_pretrained(job["warm"])
-    tokenizer = AutoTokenizer.from_pretrained(job["warm"])
+    model, tokenizer = _worker_model(job["warm"])
     return _means(evaluate_policy(model, tokenizer, job["heldout"], samples=s.eval_samples,
                                   temperature=1.0, seed=123, max_new_tokens=s.max_new_tokens))
 
@@ -276,17 +266,11 @@ def _warm_eval(job: dict) -> dict:
 
 def _run_arm(job: dict) -> dict:
     """One RL run (a worker process): its held-out curve, final evaluation and training tokens."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from .config import TrainConfig
     from .trainer import HiRTrainer
 
-    torch.set_num_threads(1)
-    _quiet_transformers()
     s: DemoSettings = job["settings"]
-    model = AutoModelForCausalLM.from_pretrained(job["warm"])
-    tokenizer = AutoTokenizer.from_pretrained(job["warm"])
+    model, tokenizer = _worker_model(job["warm"])
     heldout = job["heldout"]
     cfg = TrainConfig(
         model=job["warm"], out=job["out"], seed=job["seed"], steps=s.rl_steps,
@@ -310,6 +294,16 @@ def _run_arm(job: dict) -> dict:
     greedy = evaluate_policy(trainer.model, samples=1, temperature=0.0, seed=0, **common)
     return {"arm": job["arm"], "seed": job["seed"], "curve": curve, "train_tokens": tokens,
             "sampled": sampled, "greedy": greedy}
+
+
+def _worker_model(path: str):
+    """A worker's model and tokenizer from ``path``, on one torch thread."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(1)
+    _quiet_transformers()
+    return AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
 
 
 def _quiet_transformers() -> None:
