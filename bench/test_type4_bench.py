@@ -101,16 +101,10 @@ def test_judge_throughput(benchmark):
             judge.close()
 
 
-def test_type4_step(benchmark, tmp_path):
-    pytest.importorskip("openai")
-    import torch
+def _type4_rows_and_tokenizer(tmp_path):
+    """The sample's type4 rows in a file of their own, and a tiny tokenizer for their texts."""
+    from hirfast.demo_model import build_tokenizer
 
-    from hirfast.config import TrainConfig
-    from hirfast.demo_model import build_model, build_tokenizer
-    from hirfast.trainer import HiRTrainer
-    from judge_server import JudgeServer
-
-    torch.set_num_threads(1)
     data = tmp_path / "type4.jsonl"
     with open(SAMPLE, encoding="utf-8") as f, open(data, "w", encoding="utf-8") as out:
         rows = [json.loads(line) for line in f]
@@ -120,6 +114,20 @@ def test_type4_step(benchmark, tmp_path):
     texts = [r["messages"][-1]["content"] for r in rows]
     tokenizer = build_tokenizer(texts + ["the ocean is blue apple cheerful 3 { } \" :",
                                          "<|user|>\n<|end|>\n<|assistant|>\n"])
+    return data, tokenizer
+
+
+def test_type4_step(benchmark, tmp_path):
+    pytest.importorskip("openai")
+    import torch
+
+    from hirfast.config import TrainConfig
+    from hirfast.demo_model import build_model
+    from hirfast.trainer import HiRTrainer
+    from judge_server import JudgeServer
+
+    torch.set_num_threads(1)
+    data, tokenizer = _type4_rows_and_tokenizer(tmp_path)
     with JudgeServer() as server:
         cfg = TrainConfig(model="tiny", data=str(data), out=str(tmp_path / "run"), steps=100,
                           tasks_per_step=5, rollouts_per_task=6, max_new_tokens=16, lr=1e-4,
@@ -187,21 +195,13 @@ def test_type4_step_llama(benchmark, tmp_path, overlap):
     import torch
 
     from hirfast.config import TrainConfig
-    from hirfast.demo_model import build_model, build_tokenizer
+    from hirfast.demo_model import build_model
     from hirfast.trainer import HiRTrainer
     from llama_server import LlamaServer
 
     gguf = _gguf()
     torch.set_num_threads(1)
-    data = tmp_path / "type4.jsonl"
-    with open(SAMPLE, encoding="utf-8") as f, open(data, "w", encoding="utf-8") as out:
-        rows = [json.loads(line) for line in f]
-        for r in rows:
-            if r["source"] == "type4":
-                out.write(json.dumps(r) + "\n")
-    texts = [r["messages"][-1]["content"] for r in rows]
-    tokenizer = build_tokenizer(texts + ["the ocean is blue apple cheerful 3 { } \" :",
-                                         "<|user|>\n<|end|>\n<|assistant|>\n"])
+    data, tokenizer = _type4_rows_and_tokenizer(tmp_path)
     with LlamaServer(gguf, threads=1, parallel=4) as server:
         cfg = TrainConfig(model="tiny", data=str(data), out=str(tmp_path / "run"), steps=100,
                           tasks_per_step=5, rollouts_per_task=6, max_new_tokens=32, lr=1e-4,
