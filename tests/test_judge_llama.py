@@ -59,17 +59,22 @@ def _judge(llama, cache):
                     timeout_s=120.0, retries=1, cache_path=str(cache))
 
 
+def _judged_pass(llama, cache, items):
+    """One judge over ``items`` (closed after), its metrics, and the server's token counters after."""
+    judge = _judge(llama, cache)
+    try:
+        verdicts = judge.check(items)
+        metrics = judge.metrics()
+    finally:
+        judge.close()
+    return verdicts, metrics, _server_tokens(llama.base_url)
+
+
 def test_judge_against_llama_cpp(llama, tmp_path):
     items = [CheckItem(*p) for p in PAIRS]
     n = len(items)
     prompt0, predicted0 = _server_tokens(llama.base_url)
-    judge = _judge(llama, tmp_path / "judge.sqlite")
-    try:
-        verdicts = judge.check(items)
-        m = judge.metrics()
-    finally:
-        judge.close()
-    prompt1, predicted1 = _server_tokens(llama.base_url)
+    verdicts, m, (prompt1, predicted1) = _judged_pass(llama, tmp_path / "judge.sqlite", items)
     assert len(verdicts) == n and all(isinstance(v, bool) for v in verdicts)
     # One request per criterion, each answered; usage as the server counted it.
     assert m["judge_criteria"] == m["judge_requests"] == m["judge_requests_ok"] == n
@@ -89,13 +94,7 @@ def test_judge_against_llama_cpp(llama, tmp_path):
 
     # A second pass (a resumed run): parsed verdicts come from the cache, with no request;
     # only the unparseable ones are asked again.
-    again = _judge(llama, tmp_path / "judge.sqlite")
-    try:
-        second = again.check(items)
-        m2 = again.metrics()
-    finally:
-        again.close()
-    prompt2, predicted2 = _server_tokens(llama.base_url)
+    second, m2, (prompt2, predicted2) = _judged_pass(llama, tmp_path / "judge.sqlite", items)
     assert m2["judge_cache_hits"] == len(cached)
     assert m2.get("judge_requests", 0) == unparseable
     assert m2.get("judge_completion_tokens", 0) == predicted2 - predicted1
