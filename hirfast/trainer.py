@@ -44,8 +44,6 @@ import json
 import logging
 import math
 import os
-import random
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -54,14 +52,15 @@ from typing import Callable, Sequence
 
 import torch
 
-from . import models, rewards, verify
+from . import checkpoint, models, rewards, verify
+from .checkpoint import STATE_FILE, latest as latest_checkpoint
 from .advantages import compute_advantages
 from .config import TrainConfig, add_config_arguments, config_from_args
 from .constraints import Task, generate_tasks
 from .data import TaskSampler, load_tasks
 from .packing import ModelFlops, lm_head_weight, pack, response_hidden, score
-from .rl_loss import (REFERENCE_FILE, Parts, disable_dropout, micro_batch_loss, reference_source,
-                      row_logprobs, saved_reference, token_kl)
+from .rl_loss import (Parts, disable_dropout, micro_batch_loss, reference_source, row_logprobs,
+                      token_kl)
 from .rollout import generate
 from .replay import REPLAY_COUNTS, integrity, jaccard_diversity, replay_batch, replay_lambda
 
@@ -72,8 +71,6 @@ log = logging.getLogger("hirfast.trainer")
 # Replay importance weights pi(y_t|x') / pi(y_t|x) are truncated here (as V-trace truncates its
 # rho): one token the rewrite made far likelier must not dominate the batch.
 IMPORTANCE_CAP = 2.0
-CHECKPOINT_DIR = "checkpoints"
-STATE_FILE = "trainer_state.pt"
 
 
 @dataclass
@@ -527,7 +524,7 @@ class HiRTrainer:
             import yaml
             yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False)
         metrics_path = os.path.join(cfg.out, "metrics.jsonl")
-        _truncate_metrics(metrics_path, self.step_index)
+        checkpoint.truncate_metrics(metrics_path, self.step_index)
         writer = _TensorBoard(os.path.join(cfg.out, "tensorboard")) if cfg.tensorboard else None
         from tqdm import tqdm
         bar = tqdm(total=cfg.steps, initial=self.step_index, disable=not cfg.progress,
@@ -558,96 +555,19 @@ class HiRTrainer:
         return self.history
 
     def save_checkpoint(self) -> str:
-        """Write ``out/checkpoints/step-NNNNNNNN`` atomically; prune old ones; return its path."""
-        root = os.path.join(self.cfg.out, CHECKPOINT_DIR)
-        os.makedirs(root, exist_ok=True)
-        final = os.path.join(root, f"step-{self.step_index:08d}")
-        tmp = os.path.join(root, f".tmp-step-{self.step_index:08d}-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        self.model.save_pretrained(tmp, safe_serialization=True)
-        self.tokenizer.save_pretrained(tmp)
-        with open(os.path.join(tmp, REFERENCE_FILE), "w", encoding="utf-8") as fh:
-            json.dump({"reference": self.reference_source}, fh)
-        rng = {"python": random.getstate(), "torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        torch.save({"step": self.step_index, "rollouts": self.rollouts,
-                    "optimizer": self.optimizer.state_dict(),
-                    "scheduler": self.scheduler.state_dict(),
-                    "sampler": self.sampler.state_dict(), "rng": rng,
-                    "config": self.cfg.to_dict()}, os.path.join(tmp, STATE_FILE))
-        _fsync_tree(tmp)
-        if os.path.exists(final):
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        self._prune_checkpoints(root)
-        log.info("checkpoint %s", final)
-        return final
-
-    def _prune_checkpoints(self, root: str) -> None:
-        keep = self.cfg.keep_checkpoints
-        done = sorted(d for d in os.listdir(root) if d.startswith("step-"))
-        for d in done[:-keep] if keep else []:
-            shutil.rmtree(os.path.join(root, d), ignore_errors=True)
+        """Write ``out/checkpoints/step-NNNNNNNN`` atomically (``hirfast.checkpoint``)."""
+        return checkpoint.save(self)
 
     def load_checkpoint(self, path: str | None = None) -> bool:
         """Restore from ``path`` or the latest complete checkpoint in ``out``; False if none."""
-        path = path or latest_checkpoint(self.cfg.out)
-        if path is None:
-            log.info("resume: no checkpoint in %s, starting fresh", self.cfg.out)
-            return False
-        saved_ref = saved_reference(path)
-        if self.reference is not None and saved_ref not in (None, self.reference_source):
-            raise ValueError(f"resuming {path}: its run's reference model was {saved_ref}, this "
-                             f"run's is {self.reference_source}; set ref_model: {saved_ref} "
-                             "(or start a new run)")
-        saved = models.load_causal_lm(path, dtype=torch.float32)
-        self.model.load_state_dict(saved.state_dict())
-        state = torch.load(os.path.join(path, STATE_FILE), map_location="cpu", weights_only=True)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.sampler.load_state_dict(state["sampler"])
-        random.setstate(_as_tuple(state["rng"]["python"]))
-        torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        self.step_index, self.rollouts = int(state["step"]), int(state["rollouts"])
-        self._refresh_infer_model()
-        log.info("resumed from %s (step %d)", path, self.step_index)
-        return True
+        return checkpoint.load(self, path)
 
+    def _extra_state(self) -> dict:
+        """An algorithm's own state for its checkpoints (plain lists, dicts, numbers, strings)."""
+        return {}
 
-def latest_checkpoint(out: str) -> str | None:
-    """The newest complete checkpoint directory under ``out`` (temporaries are ignored)."""
-    root = os.path.join(out, CHECKPOINT_DIR)
-    if not os.path.isdir(root):
-        return None
-    done = sorted(d for d in os.listdir(root)
-                  if d.startswith("step-") and os.path.exists(os.path.join(root, d, STATE_FILE)))
-    return os.path.join(root, done[-1]) if done else None
-
-
-def _as_tuple(x):
-    return tuple(_as_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
-
-
-def _fsync_tree(path: str) -> None:
-    for dirpath, _, files in os.walk(path):
-        for name in files:
-            with open(os.path.join(dirpath, name), "rb") as fh:
-                os.fsync(fh.fileno())
-
-
-def _truncate_metrics(path: str, step: int) -> None:
-    """Drop metric lines past ``step`` (those of steps a resumed run will redo)."""
-    if not os.path.exists(path):
-        return
-    with open(path, encoding="utf-8") as fh:
-        lines = [ln for ln in fh if ln.strip() and json.loads(ln)["step"] <= step]
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.writelines(lines)
-    os.replace(tmp, path)
+    def _load_extra_state(self, state: dict, path: str) -> None:
+        """Restore what ``_extra_state`` saved in the checkpoint at ``path``."""
 
 
 class _TensorBoard:

@@ -5,7 +5,6 @@ scripts, with URLs, e-mail-like strings, capital words and texts past the 10,000
 """
 import concurrent.futures
 import json
-import os
 import pathlib
 import random
 import subprocess

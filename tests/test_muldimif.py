@@ -211,7 +211,7 @@ def test_eval_report_counts(contract):
     verdicts[1][0] = False
     text = eval_muldimif.report(prompts, verdicts)
     n = sum(len(p.constraints) for p in prompts)
-    assert f"all constraints 2/3 = 0.6667" in text
+    assert "all constraints 2/3 = 0.6667" in text
     assert f"micro {n - 1}/{n} = {(n - 1) / n:.4f}" in text
     assert "per difficulty" in text and "per constraint pattern" in text
 
