@@ -18,10 +18,12 @@ one pass over the whole batch, with one micro-batch's activations alive at a tim
 
 Model loading, tokenization, rollout, verification, the training loop, metrics and checkpoints
 are ``HiRTrainer``'s. The learning rate is constant after ``warmup_steps`` (the seed's schedule).
-``resume`` is not supported yet (the sample store is not checkpointed).
+Checkpoints hold the sample store too, so ``resume`` continues where the run stopped: on the CPU a
+resumed run's models and metrics equal an uninterrupted run's.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -97,15 +99,21 @@ def load_answer_tasks(data: str, split: str) -> list[AnswerTask]:
     return tasks
 
 
+def _sample_from_dict(d: dict) -> Sample:
+    """A store entry as a checkpoint holds it (tuples were written as lists) back to a ``Sample``."""
+    def tup(x):
+        return None if x is None else tuple(x)
+
+    return Sample(**dict(d, positive=tup(d["positive"]), negative=tup(d["negative"]),
+                         response=tup(d["response"])))
+
+
 class Hir2023Trainer(HiRTrainer):
     """HIR 2023 with ``HiRTrainer``'s parts (see the module docstring). Tasks are answer tasks
     (``data: bbh[:task,...]`` or ``{"input", "target"}`` rows) or constraint tasks (anything
     ``HiRTrainer`` reads)."""
 
     def __init__(self, config, **kwargs):
-        if config.resume:
-            raise ValueError("resume is not supported with algorithm: hir2023 yet (its sample "
-                             "store is not checkpointed)")
         if config.kl_coef > 0 or config.kl_loss_coef > 0:
             raise ValueError("kl_coef / kl_loss_coef are RL settings; algorithm: hir2023 has no KL "
                              "term (set them to 0)")
@@ -118,6 +126,19 @@ class Hir2023Trainer(HiRTrainer):
         self.updates = 0
         self._head = lm_head_weight(self.model)
         self._cost_weight = ModelFlops.from_config(self.model.config).attention_cost_weight
+
+    # --- checkpoints --------------------------------------------------------------------------
+
+    def _extra_state(self) -> dict:
+        return {"store": [dataclasses.asdict(x) for x in self.store], "skipped": self.skipped,
+                "updates": self.updates}
+
+    def _load_extra_state(self, state: dict, path: str) -> None:
+        if "store" not in state:
+            raise ValueError(f"resuming {path}: the checkpoint holds no HIR 2023 sample store (was "
+                             "it written by another algorithm?)")
+        self.store = [_sample_from_dict(x) for x in state["store"]]
+        self.skipped, self.updates = int(state["skipped"]), int(state["updates"])
 
     # --- data ---------------------------------------------------------------------------------
 

@@ -367,13 +367,52 @@ def test_answer_tasks_train_from_the_command_line(tmp_path, capsys):
     assert os.path.exists(out / "checkpoints" / "step-00000002" / "model.safetensors")
 
 
-@pytest.mark.parametrize("setting, message", [({"resume": True}, "resume is not supported"),
-                                              ({"kl_loss_coef": 0.1}, "no KL term")])
-def test_unsupported_settings_are_refused(tmp_path, setting, message):
+def test_unsupported_settings_are_refused(tmp_path):
     tok, tasks = _constraint_world()
-    with pytest.raises(ValueError, match=message):
-        Hir2023Trainer(_cfg(tmp_path, **setting), model=build_model(tok, seed=0, hidden_size=32),
+    with pytest.raises(ValueError, match="no KL term"):
+        Hir2023Trainer(_cfg(tmp_path, kl_loss_coef=0.1), model=build_model(tok, seed=0, hidden_size=32),
                        tokenizer=tok, tasks=tasks)
+
+
+def _untimed(rows):
+    return [{k: v for k, v in r.items() if not k.startswith(("time_", "tokens_per_s"))} for r in rows]
+
+
+def test_resume_continues_as_an_uninterrupted_run(tmp_path):
+    """3 iterations straight, and 2 then a resumed third: the same store, model and metrics (the
+    third iteration trains on the first two's samples, so a store lost at resume would show)."""
+    tok, tasks = _constraint_world()
+
+    def run(out, steps, resume=False):
+        cfg = _cfg(tmp_path, out=str(tmp_path / out), steps=steps, resume=resume)
+        trainer = Hir2023Trainer(cfg, model=build_model(tok, seed=0, hidden_size=32), tokenizer=tok,
+                                 tasks=tasks)
+        trainer.train()
+        return trainer
+
+    straight = run("straight", 3)
+    run("split", 2)
+    resumed = run("split", 3, resume=True)
+    assert resumed.store == straight.store and len(straight.store) == 18
+    assert resumed.updates == straight.updates
+    for a, b in zip(resumed.model.parameters(), straight.model.parameters()):
+        assert torch.equal(a, b)
+    rows = {name: [json.loads(line) for line in open(tmp_path / name / "metrics.jsonl")]
+            for name in ("straight", "split")}
+    assert _untimed(rows["split"]) == _untimed(rows["straight"]) and len(rows["split"]) == 3
+
+
+def test_resume_from_another_algorithms_checkpoint_is_refused(tmp_path):
+    from hirfast.trainer import HiRTrainer
+
+    tok, tasks = _constraint_world()
+    rl = _cfg(tmp_path, algorithm="hir", steps=1)
+    HiRTrainer(rl, model=build_model(tok, seed=0, hidden_size=32), tokenizer=tok, tasks=tasks).train()
+    cfg = _cfg(tmp_path, steps=2, resume=True)
+    trainer = Hir2023Trainer(cfg, model=build_model(tok, seed=0, hidden_size=32), tokenizer=tok,
+                             tasks=tasks)
+    with pytest.raises(ValueError, match="holds no HIR 2023 sample store"):
+        trainer.train()
 
 
 def test_bad_answer_rows_name_the_line(tmp_path):
