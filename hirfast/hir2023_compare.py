@@ -320,7 +320,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seeds", type=int, default=3, metavar="N",
                         help="how many seeds (default 3, as hirfast demo)")
     parser.add_argument("--quick", action="store_true",
-                        help="hirfast demo's reduced setting (about a minute; the tests)")
+                        help="hirfast demo's reduced setting (seconds; the tests)")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="parallel runs, one thread each (default: one per core)")
     parser.add_argument("--arms", default=",".join(ARMS), metavar="A,B",
