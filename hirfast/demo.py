@@ -163,18 +163,26 @@ def paired_interval(a: list[float], b: list[float], z: float = 1.96) -> tuple[fl
 
 # --- warm start -----------------------------------------------------------------------------------
 
+def warm_data(settings: DemoSettings, train, heldout, warm):
+    """The warm start's (instruction, answer) pairs and the world's tokenizer."""
+    from .demo_model import build_tokenizer, constant_answers, sample_response
+
+    rng = random.Random(1)
+    pairs = [(t.instruction(), sample_response(rng, t, settings.follow_prob)) for t in warm]
+    tokenizer = build_tokenizer([a for _, a in pairs] + constant_answers() + [
+        f"<|user|>\n{t.instruction()}<|end|>\n<|assistant|>\n" for t in train + heldout + warm])
+    return pairs, tokenizer
+
+
 def _warm_start(settings: DemoSettings, out: str, train, heldout, warm, pool, workers: int,
                 log) -> dict:
     """Build the tokenizer and the tiny model, train them on generated answers (data parallel over
     ``workers`` processes of ``pool``, or here when there is none), save both."""
     import torch
 
-    from .demo_model import build_model, build_tokenizer, constant_answers, sample_response
+    from .demo_model import build_model
 
-    rng = random.Random(1)
-    pairs = [(t.instruction(), sample_response(rng, t, settings.follow_prob)) for t in warm]
-    tokenizer = build_tokenizer([a for _, a in pairs] + constant_answers() + [
-        f"<|user|>\n{t.instruction()}<|end|>\n<|assistant|>\n" for t in train + heldout + warm])
+    pairs, tokenizer = warm_data(settings, train, heldout, warm)
     model = build_model(tokenizer, seed=0, hidden_size=settings.hidden_size, layers=settings.layers,
                         intermediate_size=settings.intermediate_size)
     path = os.path.join(out, "warm_start")
@@ -293,7 +301,7 @@ def _run_arm(job: dict) -> dict:
                               **common)
     greedy = evaluate_policy(trainer.model, samples=1, temperature=0.0, seed=0, **common)
     return {"arm": job["arm"], "seed": job["seed"], "curve": curve, "train_tokens": tokens,
-            "sampled": sampled, "greedy": greedy}
+            "rollouts": trainer.rollouts, "sampled": sampled, "greedy": greedy}
 
 
 def _worker_model(path: str):
@@ -313,26 +321,29 @@ def _quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
-def _run_jobs(jobs: list[dict], pool, log) -> list:
-    """Each job is ``{"fn": name, ...}`` (``_run_arm`` or ``_warm_eval``); in ``pool`` when given,
-    else one after the other here. Results in the order of ``jobs``."""
+def _run_jobs(jobs: list[dict], pool, log, fns: dict | None = None) -> list:
+    """Each job is ``{"fn": name, ...}`` (``_run_arm``, ``_warm_eval`` or one of ``fns``, a name
+    to a module-level function for other kinds of runs); in ``pool`` when given, else one after
+    the other here. Every job but ``warm_eval`` is a run of ``job["arm"]``. Results in the order
+    of ``jobs``."""
     t0 = time.time()
-    fns = {"run_arm": _run_arm, "warm_eval": _warm_eval}
+    fns = {"run_arm": _run_arm, "warm_eval": _warm_eval, **(fns or {})}
+    runs = sum(x["fn"] != "warm_eval" for x in jobs)
 
     def done(i, count):
         j = jobs[i]
         if j["fn"] == "warm_eval":
             log(_warm_eval_line(results[i]))
         else:
-            log(f"  run {count}/{sum(x['fn'] == 'run_arm' for x in jobs)} done ({j['arm']}, "
-                f"seed {j['seed']}) [{time.time() - t0:.0f} s]")
+            log(f"  run {count}/{runs} done ({j['arm']}, seed {j['seed']}) "
+                f"[{time.time() - t0:.0f} s]")
 
     results: list = [None] * len(jobs)
     if pool is None:
         count = 0
         for i, j in enumerate(jobs):
             results[i] = fns[j["fn"]](j)
-            count += j["fn"] == "run_arm"
+            count += j["fn"] != "warm_eval"
             done(i, count)
         return results
     from concurrent.futures import as_completed
@@ -342,32 +353,42 @@ def _run_jobs(jobs: list[dict], pool, log) -> list:
     for f in as_completed(futures):
         i = futures[f]
         results[i] = f.result()
-        count += jobs[i]["fn"] == "run_arm"
+        count += jobs[i]["fn"] != "warm_eval"
         done(i, count)
     return results
 
 
 # --- summary and report ---------------------------------------------------------------------------
 
+def arm_summary(runs: list[dict]) -> dict:
+    """One arm's runs (any order): per seed (ascending) the held-out means of each mode and key,
+    the training tokens, and the curve averaged over seeds."""
+    runs = sorted(runs, key=lambda r: r["seed"])
+    points = [p[0] for p in runs[0]["curve"]]
+    per_seed = {mode: [_means(r[mode]) for r in runs] for mode in ("sampled", "greedy")}
+    return {
+        **{f"{mode}_{k}": [m[k] for m in per_seed[mode]] for mode in per_seed
+           for k in ("own_ila", "shuffled_ila", "own_cla", "shuffled_cla")},
+        "train_tokens": [r["train_tokens"] for r in runs],
+        "curve": [[int(x), statistics.fmean(r["curve"][i][1] for r in runs)]
+                  for i, x in enumerate(points)],
+    }
+
+
+def per_task_means(results: list[dict], arm: str, mode: str, key: str) -> list[float]:
+    """Per held-out task, ``key`` of ``mode`` averaged over ``arm``'s seeds (what the paired
+    intervals compare)."""
+    runs = [r for r in results if r["arm"] == arm]
+    return [statistics.fmean(r[mode][key][i] for r in runs) for i in range(len(runs[0][mode][key]))]
+
+
 def summarize(results: list[dict], seeds: list[int], rollouts_per_arm: int, world: dict) -> dict:
     """``summary.json``: per arm and seed the final held-out numbers, the mean curve, training
     tokens; HiR minus baseline with its paired interval over tasks; the world's ceilings."""
-    arms = {}
-    for arm in ARMS:
-        runs = sorted((r for r in results if r["arm"] == arm), key=lambda r: r["seed"])
-        points = [p[0] for p in runs[0]["curve"]]
-        per_seed = {mode: [_means(r[mode]) for r in runs] for mode in ("sampled", "greedy")}
-        arms[arm] = {
-            **{f"{mode}_{k}": [m[k] for m in per_seed[mode]] for mode in per_seed
-               for k in ("own_ila", "shuffled_ila", "own_cla", "shuffled_cla")},
-            "train_tokens": [r["train_tokens"] for r in runs],
-            "curve": [[int(x), statistics.fmean(r["curve"][i][1] for r in runs)]
-                      for i, x in enumerate(points)],
-        }
+    arms = {arm: arm_summary([r for r in results if r["arm"] == arm]) for arm in ARMS}
 
     def task_means(arm: str, mode: str, key: str) -> list[float]:
-        runs = [r for r in results if r["arm"] == arm]
-        return [statistics.fmean(r[mode][key][i] for r in runs) for i in range(len(runs[0][mode][key]))]
+        return per_task_means(results, arm, mode, key)
 
     comparison = {}
     for mode in ("sampled", "greedy"):
@@ -468,16 +489,13 @@ def _pool(workers: int):
         yield pool
 
 
-def run_demo(out: str, seeds: list[int], settings: DemoSettings = FULL, *, workers: int = 2,
-             log=print) -> dict:
-    """Run the whole demo into ``out``; return the summary (also written to summary.json)."""
-    import torch
-
+def setup_world(out: str, settings: DemoSettings):
+    """The demo's world written under ``out``: training, held-out and warm-start tasks, and the
+    held-out ceilings (``ceilings``). Raises RuntimeError when the checker lacks a demo id."""
     from . import verify
     from .data import write_tasks
     from .demo_model import DEMO_IDS
 
-    t0 = time.time()
     _quiet_transformers()
     missing = [i for i in DEMO_IDS if i not in set(verify.instruction_ids())]
     if missing:
@@ -486,7 +504,18 @@ def run_demo(out: str, seeds: list[int], settings: DemoSettings = FULL, *, worke
     train, heldout, warm = _world(settings)
     write_tasks(os.path.join(out, "train_tasks.jsonl"), train)
     write_tasks(os.path.join(out, "heldout_tasks.jsonl"), heldout)
-    world = ceilings(heldout)
+    return train, heldout, warm, ceilings(heldout)
+
+
+def run_demo(out: str, seeds: list[int], settings: DemoSettings = FULL, *, workers: int = 2,
+             log=print) -> dict:
+    """Run the whole demo into ``out``; return the summary (also written to summary.json)."""
+    import torch
+
+    from .demo_model import DEMO_IDS
+
+    t0 = time.time()
+    train, heldout, warm, world = setup_world(out, settings)
     log(f"hirfast demo: {len(DEMO_IDS)} constraint types, 3 per task, values written in the "
         f"instruction; {len(train)} training tasks, {len(heldout)} held-out tasks")
     log(f"  not reading: the best constant answer meets all 3 on {world['constant_ila']:.3f} of the "

@@ -1,305 +1,346 @@
-"""``hirfast hir2023-compare``: HIR 2023 against HiR and REINFORCE++ on the demo's world.
+"""``hirfast hir2023-compare``: HIR 2023 against HiR and REINFORCE++ on ``hirfast demo``'s world,
+with the demo's own machinery, so that the arms differ only in the method.
 
-The world is ``hirfast demo``'s (``hirfast.demo_model``: synthetic tasks of 3-5 IFEval
-constraints, a word-level tokenizer, a tiny Llama, one supervised warm start). From that warm start,
-per seed, three arms with the same training tasks, the same number of rollouts (generated
-responses) and the same held-out evaluation:
+Everything but the HIR 2023 arm is ``hirfast.demo``'s: the world (``DemoSettings`` FULL or QUICK:
+tasks, tokenizer, tiny Llama), the supervised warm start and its reading check, the two RL arms
+(``demo._run_arm``: HiR, and REINFORCE++ without replay; the same seeds give the demo's own
+numbers), and the evaluation (``demo.evaluate_policy``: held-out tasks never trained on,
+``eval_samples`` samples at T = 1 with common random numbers across arms, and greedy; own and
+shuffled ILA/CLA; paired 95% intervals over tasks).
 
-- ``hir2023``: ``algorithm: hir2023`` (constraint relabeling, the two-way contrastive loss), few
-  iterations of many rollouts each, the store trained ``epochs`` times per iteration;
-- ``hir``: HiR (replay of rewritten failures, REINFORCE++), as ``hirfast demo`` runs it;
-- ``reinforce``: REINFORCE++ without replay, as ``hirfast demo``'s baseline.
+The third arm, ``hir2023`` (``algorithm: hir2023``, ``hirfast.hir2023_train``), starts from the
+same warm start, trains on the same tasks in the same order (``TaskSampler`` draws the same
+sequence whatever the batch size) and generates the same number of responses as an RL run
+(``rl_steps x tasks_per_step x rollouts_per_task``), spent in ``iterations`` rounds of the seed's
+loop: sample at T = 1, relabel in hindsight, train ``epochs`` epochs over the whole growing store.
+It trains on more tokens than the RL arms (every epoch revisits the store): the report prints each
+arm's trained tokens.
 
-Evaluation of each final model on held-out tasks (instructions never trained on): samples at
-temperature 1 with fixed seeds (the same for every arm), scored against their own task ("own") and
-against a randomly permuted task ("shuffled": a response to task j checked against task i's
-constraints). Learning to follow instructions shows as own ILA rising above shuffled ILA; a rise of
-both is instruction-independent. Greedy own ILA is reported too. Training compute differs by
-design (HIR 2023 trains many epochs on its store): the table gives each arm's trained tokens.
+The same command on the same machine writes the same ``summary.json`` (no timings in it). Each
+run's full result (per-task evaluations) is kept in ``runs/<arm>-seed<N>/result.json``; with
+``--arms`` a later command runs only some arms and takes the others from there, when they were
+made with the same settings from the same warm start.
 """
 from __future__ import annotations
 
-import dataclasses
+import hashlib
 import json
 import os
-import random
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
-__all__ = ["CompareSettings", "FULL", "QUICK", "run_compare", "add_arguments", "main"]
+from . import demo
+from .demo import FULL, QUICK, DemoSettings
 
-ARMS = ("hir2023", "hir", "reinforce")
-ARM_NAMES = {"hir2023": "HIR 2023 (relabel + contrast)", "hir": "HiR (replay, RL)",
-             "reinforce": "REINFORCE++ (no replay)"}
+__all__ = ["Hir2023Settings", "H23_FULL", "H23_QUICK", "ARMS", "hir2023_plan", "run_compare",
+           "summarize", "report", "add_arguments", "main"]
+
+ARMS = ("hir2023", "hir", "baseline")
+ARM_NAMES = {"hir2023": "HIR 2023 (relabel+contrast)", **demo.ARM_NAMES}
+SHORT = {"hir2023": "HIR 2023", "hir": "HiR", "baseline": "REINFORCE++"}
 
 
 @dataclass(frozen=True)
-class CompareSettings:
-    train_tasks: int = 2000
-    heldout_tasks: int = 192
-    warm_tasks: int = 3000
-    follow_prob: float = 0.3
-    warm_steps: int = 400
-    warm_batch: int = 32
-    warm_lr: float = 3e-3
-    hidden_size: int = 64
-    rollouts_per_task: int = 4
-    max_new_tokens: int = 64
-    # RL arms: rl_steps x tasks_per_step tasks; HIR 2023: iterations x (the same total) / iterations
-    rl_steps: int = 60
-    tasks_per_step: int = 8
-    rl_lr: float = 3e-4
-    kl_loss_coef: float = 0.1
-    iterations: int = 3
-    hir2023_epochs: int = 2
-    hir2023_batch_size: int = 64
-    hir2023_lr: float = 5e-4
-    hir2023_contrast: str = "two-way"
-    hir2023_label_smoothing: float = 0.2
-    eval_samples: int = 2
+class Hir2023Settings:
+    """The HIR 2023 arm's own hyper-parameters (chosen once, before any run on this world; see
+    the README): few iterations of the seed's loop, its batch size and learning rate (also the RL
+    arms' rate), no label smoothing (with the seed's 0.2 the T = 1 sampling loop degenerated on
+    the earlier demo world), 2 epochs per iteration (the seed's 10 would not fit the CPU budget)."""
+
+    iterations: int = 4
+    epochs: int = 2
+    batch_size: int = 64
+    lr: float = 5e-4
+    label_smoothing: float = 0.0
+    contrast: str = "two-way"
 
 
-FULL = CompareSettings()
-QUICK = CompareSettings(train_tasks=60, heldout_tasks=6, warm_tasks=60, warm_steps=6, warm_batch=4,
-                        hidden_size=32, rollouts_per_task=2, max_new_tokens=12, rl_steps=2,
-                        tasks_per_step=3, iterations=2, hir2023_epochs=1, hir2023_batch_size=4,
-                        eval_samples=1)
+H23_FULL = Hir2023Settings()
+H23_QUICK = Hir2023Settings(iterations=2, epochs=1, batch_size=4)
 
 
-def _world(s: CompareSettings, ids):
-    from .demo_model import demo_tasks
-
-    train = demo_tasks(s.train_tasks, seed=0, available_ids=ids, key_prefix="train")
-    seen = {t.instruction() for t in train}
-    heldout = [t for t in demo_tasks(s.heldout_tasks * 3, seed=10_000, available_ids=ids,
-                                     key_prefix="heldout") if t.instruction() not in seen]
-    warm = demo_tasks(s.warm_tasks, seed=20_000, available_ids=ids, key_prefix="warm")
-    return train, heldout[:s.heldout_tasks], warm
-
-
-def _warm_start(s: CompareSettings, out: str, train, heldout, warm) -> dict:
-    import torch
-
-    from .constraints import render
-    from .demo_model import build_model, build_tokenizer, sample_response, warm_start
-
-    rng = random.Random(1)
-    pairs = [(t.instruction(), sample_response(rng, t, s.follow_prob)) for t in warm]
-    wrap = "<|user|>\n{}<|end|>\n<|assistant|>\n"
-    # Rewritten instructions (one constraint kept) too, so that relabeled prompts tokenize.
-    texts = [a for _, a in pairs] + [wrap.format(t.instruction()) for t in train + heldout + warm]
-    texts += [wrap.format(render(t.query, [c])) for t in train[:400] for c in t.constraints]
-    tokenizer = build_tokenizer(texts)
-    model = build_model(tokenizer, seed=0, hidden_size=s.hidden_size, layers=2)
-    torch.set_num_threads(1)
-    losses = warm_start(model, tokenizer, pairs, steps=s.warm_steps, batch_size=s.warm_batch,
-                        lr=s.warm_lr, seed=0)
-    path = os.path.join(out, "warm_start")
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    tail = losses[-min(20, len(losses)):]
-    return {"path": path, "params": sum(p.numel() for p in model.parameters()),
-            "loss": sum(tail) / len(tail)}
+def hir2023_plan(settings: DemoSettings, h: Hir2023Settings) -> dict:
+    """How HIR 2023 spends an RL run's rollouts: ``iterations`` x ``tasks_per_iteration`` tasks x
+    ``rollouts_per_task`` = ``rollouts``, the RL arms' ``rl_steps x tasks_per_step x
+    rollouts_per_task``. Raises ValueError when the tasks do not split evenly."""
+    tasks = settings.rl_steps * settings.tasks_per_step
+    if h.iterations < 1 or tasks % h.iterations:
+        raise ValueError(f"{h.iterations} HIR 2023 iterations do not split the RL arms' {tasks} "
+                         f"tasks ({settings.rl_steps} steps x {settings.tasks_per_step}) evenly")
+    return {"iterations": h.iterations, "tasks_per_iteration": tasks // h.iterations,
+            "rollouts_per_task": settings.rollouts_per_task,
+            "rollouts": tasks * settings.rollouts_per_task}
 
 
-def heldout_scores(trainer, tasks, *, samples: int, seed: int, temperature: float = 1.0) -> dict:
-    """Own and shuffled ILA/CLA of ``samples`` responses per held-out task (fixed seed), and the
-    permutation used. Shuffled: task i's constraints checked on a response to task perm[i]."""
-    from .trainer import _step_seed
+# --- the HIR 2023 run (a worker job) ------------------------------------------------------------
 
-    groups = trainer._rollout(tasks, samples, temperature, _step_seed(seed, 0, stream=1))
-    perm = list(range(len(tasks)))
-    random.Random(seed + 17).shuffle(perm)
-    own = trainer._verify(tasks, groups)
-    shuffled = trainer._verify(tasks, [groups[j] for j in perm])
-
-    def ila_cla(sats):
-        flat = [s for g in sats for s in g]
-        return sum(all(s) for s in flat) / len(flat), sum(map(sum, flat)) / sum(map(len, flat))
-
-    (oi, oc), (si, sc) = ila_cla(own), ila_cla(shuffled)
-    return {"own_ila": oi, "own_cla": oc, "shuffled_ila": si, "shuffled_cla": sc, "perm": perm}
-
-
-def _run_arm(job: dict) -> dict:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
+def _run_hir2023(job: dict) -> dict:
+    """One HIR 2023 run from the warm start: its held-out curve (after every iteration, as the
+    RL arms' curve: ``curve_tasks`` tasks, 2 samples at T = 1), the final evaluation exactly as
+    ``demo._run_arm``'s, trained tokens and rollouts."""
     from .config import TrainConfig
     from .hir2023_train import Hir2023Trainer
-    from .trainer import HiRTrainer
 
-    torch.set_num_threads(1)
-    hf_logging.disable_progress_bar()
-    s: CompareSettings = job["settings"]
-    arm = job["arm"]
-    model = AutoModelForCausalLM.from_pretrained(job["warm"])
-    tokenizer = AutoTokenizer.from_pretrained(job["warm"])
-    total_tasks = s.rl_steps * s.tasks_per_step
-    common = dict(model=job["warm"], out=job["out"], seed=job["seed"],
-                  rollouts_per_task=s.rollouts_per_task, max_new_tokens=s.max_new_tokens,
-                  progress=False, device="cpu", lr_schedule="constant")
-    if arm == "hir2023":
-        cfg = TrainConfig(**common, algorithm="hir2023", steps=s.iterations,
-                          tasks_per_step=total_tasks // s.iterations, lr=s.hir2023_lr,
-                          hir2023_epochs=s.hir2023_epochs, hir2023_batch_size=s.hir2023_batch_size,
-                          hir2023_contrast=s.hir2023_contrast,
-                          hir2023_label_smoothing=s.hir2023_label_smoothing)
-        cls = Hir2023Trainer
-    else:
-        cfg = TrainConfig(**common, steps=s.rl_steps, tasks_per_step=s.tasks_per_step, lr=s.rl_lr,
-                          kl_loss_coef=s.kl_loss_coef, replay=arm == "hir")
-        cls = HiRTrainer
-    trainer = cls(cfg, model=model, tokenizer=tokenizer, tasks=job["train"], eval_tasks=job["heldout"])
-    t0 = time.time()
+    s: DemoSettings = job["settings"]
+    h: Hir2023Settings = job["hir2023"]
+    plan = hir2023_plan(s, h)
+    model, tokenizer = demo._worker_model(job["warm"])
+    heldout = job["heldout"]
+    cfg = TrainConfig(
+        model=job["warm"], out=job["out"], seed=job["seed"], algorithm="hir2023",
+        steps=plan["iterations"], tasks_per_step=plan["tasks_per_iteration"],
+        rollouts_per_task=s.rollouts_per_task, max_new_tokens=s.max_new_tokens, lr=h.lr,
+        lr_schedule="constant", hir2023_epochs=h.epochs, hir2023_batch_size=h.batch_size,
+        hir2023_label_smoothing=h.label_smoothing, hir2023_contrast=h.contrast, eval_every=1,
+        eval_tasks=min(s.curve_tasks, len(heldout)), eval_samples=2, eval_temperature=1.0,
+        progress=False, device="cpu")
+    trainer = Hir2023Trainer(cfg, model=model, tokenizer=tokenizer, tasks=job["train"],
+                             eval_tasks=heldout)
+    start = trainer.evaluate()
+    curve = [[0, start["ila"], start["cla"]]]
     history = trainer.train()
-    seconds = time.time() - t0
-    if arm == "hir2023":
-        tokens = sum(m["train_tokens"] for m in history)
-    else:
-        tokens = sum(m["tokens_per_s_train"] * m["time_train"] for m in history)
-    scores = heldout_scores(trainer, job["heldout"], samples=s.eval_samples, seed=1000)
-    greedy = trainer.evaluate(job["heldout"], samples=1, temperature=0.0, seed=1000)
-    return {"arm": arm, "seed": job["seed"], "rollouts": trainer.rollouts, "train_tokens": int(tokens),
-            "seconds": seconds, "greedy_ila": greedy["ila"],
-            **{k: v for k, v in scores.items() if k != "perm"}}
+    curve += [[m["rollouts"], m["eval_ila"], m["eval_cla"]] for m in history if "eval_ila" in m]
+    common = dict(tokenizer=tokenizer, tasks=heldout, max_new_tokens=s.max_new_tokens)
+    sampled = demo.evaluate_policy(trainer.model, samples=s.eval_samples, temperature=1.0,
+                                   seed=123, **common)
+    greedy = demo.evaluate_policy(trainer.model, samples=1, temperature=0.0, seed=0, **common)
+    return {"arm": "hir2023", "seed": job["seed"], "curve": curve,
+            "train_tokens": sum(m["train_tokens"] for m in history),
+            "rollouts": trainer.rollouts, "optimizer_steps": sum(m["optimizer_steps"] for m in history),
+            "sampled": sampled, "greedy": greedy}
 
 
-def _warm_scores(job: dict) -> dict:
-    """The warm start's own / shuffled scores (what every arm starts from)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+# --- summary and report -------------------------------------------------------------------------
 
-    from .config import TrainConfig
-    from .trainer import HiRTrainer
+def summarize(results: list[dict], seeds: list[int], rollouts_per_arm: int, world: dict,
+              hir2023: dict) -> dict:
+    """``summary.json``: per arm present (in ``ARMS`` order) what ``demo.summarize`` keeps plus
+    the rollouts of each run; HIR 2023 minus each RL arm, and each arm's own minus shuffled, with
+    paired intervals over tasks (per-task values averaged over seeds)."""
+    present = [a for a in ARMS if any(r["arm"] == a for r in results)]
+    arms = {}
+    for arm in present:
+        runs = sorted((r for r in results if r["arm"] == arm), key=lambda r: r["seed"])
+        arms[arm] = {**demo.arm_summary(runs), "rollouts": [r["rollouts"] for r in runs]}
 
-    torch.set_num_threads(1)
-    model = AutoModelForCausalLM.from_pretrained(job["warm"])
-    tokenizer = AutoTokenizer.from_pretrained(job["warm"])
-    s = job["settings"]
-    cfg = TrainConfig(model=job["warm"], out=job["out"], max_new_tokens=s.max_new_tokens,
-                      progress=False, device="cpu")
-    trainer = HiRTrainer(cfg, model=model, tokenizer=tokenizer, tasks=job["train"],
-                         eval_tasks=job["heldout"])
-    scores = heldout_scores(trainer, job["heldout"], samples=s.eval_samples, seed=1000)
-    scores.pop("perm")
-    scores["greedy_ila"] = trainer.evaluate(job["heldout"], samples=1, temperature=0.0, seed=1000)["ila"]
-    return scores
+    def means(arm, mode, key):
+        return demo.per_task_means(results, arm, mode, key)
+
+    comparison = {}
+    for mode in ("sampled", "greedy"):
+        c = {}
+        if "hir2023" in present:
+            for other in present[1:]:
+                c[f"hir2023_minus_{other}_own_ila"] = demo.paired_interval(
+                    means("hir2023", mode, "own_ila"), means(other, mode, "own_ila"))
+        for arm in present:
+            c[f"{arm}_own_minus_shuffled_ila"] = demo.paired_interval(
+                means(arm, mode, "own_ila"), means(arm, mode, "shuffled_ila"))
+        comparison[mode] = c
+    return {"seeds": seeds, "rollouts_per_arm": rollouts_per_arm, "hir2023": hir2023,
+            "world": world, "arms": arms, "comparison": comparison}
 
 
-def _run_jobs(fn, jobs: list[dict], workers: int) -> list[dict]:
-    if workers <= 1:
-        return [fn(j) for j in jobs]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(fn, jobs))
-
-
-def _mean_sd(xs) -> str:
-    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
-    return f"{statistics.fmean(xs):.3f} ± {sd:.3f}"
+def _verdict(cmp_: dict, other: str) -> str:
+    d, low, high = cmp_[f"hir2023_minus_{other}_own_ila"]
+    ci = f"95% CI [{low:+.3f}, {high:+.3f}]"
+    name = SHORT[other]
+    if low > 0:
+        return (f"verdict vs {name}: HIR 2023 wins: held-out own ILA {d:+.3f} over {name} at equal "
+                f"rollouts ({ci} excludes 0).")
+    if high < 0:
+        return (f"verdict vs {name}: {name} wins: HIR 2023's held-out own ILA is {-d:.3f} below it "
+                f"({ci} excludes 0).")
+    return (f"verdict vs {name}: no winner: HIR 2023 - {name} own ILA {d:+.3f}, {ci} includes 0.")
 
 
 def report(summary: dict) -> str:
-    arms, seeds = summary["arms"], summary["seeds"]
-    w = summary["warm_start"]
-    lines = [f"warm start (every arm's start): own ILA {w['own_ila']:.3f} CLA {w['own_cla']:.3f} | "
-             f"shuffled ILA {w['shuffled_ila']:.3f} CLA {w['shuffled_cla']:.3f} | greedy own ILA "
-             f"{w['greedy_ila']:.3f}",
-             f"{'':30s}{'own ILA':>15s}{'shuffled ILA':>15s}{'own-shuf ILA':>14s}{'own CLA':>15s}"
-             f"{'greedy ILA':>15s}{'train tokens':>14s}"]
-    for arm in ARMS:
-        runs = arms[arm]
-        gap = [r["own_ila"] - r["shuffled_ila"] for r in runs]
-        lines.append(f"{ARM_NAMES[arm]:30s}{_mean_sd([r['own_ila'] for r in runs]):>15s}"
-                     f"{_mean_sd([r['shuffled_ila'] for r in runs]):>15s}{statistics.fmean(gap):>+14.3f}"
-                     f"{_mean_sd([r['own_cla'] for r in runs]):>15s}"
-                     f"{_mean_sd([r['greedy_ila'] for r in runs]):>15s}"
-                     f"{statistics.fmean(r['train_tokens'] for r in runs):>14,.0f}")
-    for arm in ARMS:
-        lines.append(f"own ILA per seed, {arm}: " + "  ".join(
-            f"seed {r['seed']}: {r['own_ila']:.3f}" for r in arms[arm]))
-    lines.append(f"rollouts per run: {summary['rollouts_per_arm']:,} (every arm); {len(seeds)} seed(s)")
-    h = [r["own_ila"] for r in arms["hir2023"]]
-    for other in ("hir", "reinforce"):
-        o = [r["own_ila"] for r in arms[other]]
-        wins = sum(a > b for a, b in zip(h, o))
-        mh, mo = statistics.fmean(h), statistics.fmean(o)
-        word = ("ahead on every seed" if wins == len(h) and mh > mo else
-                "behind on every seed" if wins == 0 and mh < mo else "not a clear difference")
-        lines.append(f"verdict vs {ARM_NAMES[other]}: HIR 2023 own ILA {mh:.3f} vs {mo:.3f}, "
-                     f"ahead on {wins} of {len(h)} seeds: {word}.")
+    """The table, the intervals and the verdicts, as printed."""
+    arms, cmp_, seeds = summary["arms"], summary["comparison"], summary["seeds"]
+    med = statistics.median
+    lines = [f"held-out tasks, {len(seeds)} seed(s); ILA = all 3 constraints met; 'shuffled' judges "
+             "the same responses against another task's constraints (the control)",
+             f"{'':28s}{'own ILA (median)':>17s}{'shuffled':>10s}{'gap':>8s}{'greedy own':>12s}"
+             f"{'greedy shuf.':>13s}{'own CLA':>9s}{'train tokens':>14s}{'rollouts':>10s}"]
+    for arm, a in arms.items():
+        gap = [o - s for o, s in zip(a["sampled_own_ila"], a["sampled_shuffled_ila"])]
+        lines.append(f"{ARM_NAMES[arm]:28s}{med(a['sampled_own_ila']):>17.3f}"
+                     f"{med(a['sampled_shuffled_ila']):>10.3f}{med(gap):>+8.3f}"
+                     f"{med(a['greedy_own_ila']):>12.3f}{med(a['greedy_shuffled_ila']):>13.3f}"
+                     f"{med(a['sampled_own_cla']):>9.3f}{statistics.fmean(a['train_tokens']):>14,.0f}"
+                     f"{statistics.fmean(a['rollouts']):>10,.0f}")
+    for mode, key in (("T=1", "sampled_own_ila"), ("greedy", "greedy_own_ila")):
+        lines.append(f"own ILA per seed ({mode}): " + " | ".join(
+            f"{SHORT[arm]} " + " ".join(f"{x:.3f}" for x in a[key]) for arm, a in arms.items()))
+    for mode in ("sampled", "greedy"):
+        c = cmp_[mode]
+        diffs = [f"HIR 2023 - {SHORT[o]} {demo._fmt_interval(c[f'hir2023_minus_{o}_own_ila'])}"
+                 for o in arms if f"hir2023_minus_{o}_own_ila" in c]
+        gaps = ", ".join(f"{SHORT[a]} {demo._fmt_interval(c[f'{a}_own_minus_shuffled_ila'])}"
+                         for a in arms)
+        lines.append(f"{mode + ':':9s} " + ("own ILA " + "; ".join(diffs) + "; " if diffs else "")
+                     + f"own - shuffled: {gaps}  (95% CI over tasks)")
+    for other in arms:
+        if f"hir2023_minus_{other}_own_ila" in cmp_["sampled"]:
+            lines.append(_verdict(cmp_["sampled"], other))
     return "\n".join(lines)
 
 
-def run_compare(out: str, seeds: list[int], settings: CompareSettings = FULL, *, workers: int = 2,
+# --- reuse of earlier runs ----------------------------------------------------------------------
+
+def _file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _run_key(arm: str, settings: DemoSettings, h: Hir2023Settings, warm_digest: str) -> dict:
+    """What a kept result must match to be reused: the world's settings, HIR 2023's (for that
+    arm), the warm start's weights."""
+    key = {"settings": asdict(settings), "warm_start_sha256": warm_digest}
+    if arm == "hir2023":
+        key["hir2023"] = asdict(h)
+    return key
+
+
+def _load_kept(path: str, key: dict):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            kept = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(kept, dict) or kept.get("key") != key or not isinstance(kept.get("result"), dict):
+        return None
+    return kept["result"]
+
+
+def _check_warm_start(path: str, settings: DemoSettings, tokenizer) -> None:
+    """Refuse a warm start that is not this world's (another model shape or vocabulary)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    try:
+        config = AutoConfig.from_pretrained(path)
+        loaded = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as e:
+        raise RuntimeError(f"--warm-start {path}: not a saved model and tokenizer ({e})") from None
+    shape = (config.hidden_size, config.intermediate_size, config.num_hidden_layers)
+    want = (settings.hidden_size, settings.intermediate_size, settings.layers)
+    if shape != want:
+        raise RuntimeError(f"--warm-start {path}: hidden/MLP/layers {shape}, this setting's are {want}")
+    if loaded.get_vocab() != tokenizer.get_vocab():
+        raise RuntimeError(f"--warm-start {path}: its vocabulary is not this world's (another "
+                           f"setting's warm start?)")
+
+
+# --- the whole comparison -----------------------------------------------------------------------
+
+def run_compare(out: str, seeds: list[int], settings: DemoSettings = FULL,
+                h23: Hir2023Settings = H23_FULL, *, arms=ARMS, workers: int = 2,
                 warm_start: str | None = None, log=print) -> dict:
-    from . import verify
-    from .demo_model import DEMO_IDS
+    """Run the comparison into ``out``; return the summary (also written to summary.json)."""
+    import torch
 
     t0 = time.time()
-    known = set(verify.instruction_ids())
-    ids = [i for i in DEMO_IDS if i in known]
-    os.makedirs(out, exist_ok=True)
-    train, heldout, warm = _world(settings, ids)
-    log(f"hirfast hir2023-compare: the demo's world, {len(ids)} constraint types; {len(train)} "
-        f"training tasks, {len(heldout)} held-out tasks")
-    if warm_start:
-        from transformers import AutoModelForCausalLM
-
-        loaded = AutoModelForCausalLM.from_pretrained(warm_start)
-        info = {"path": warm_start, "params": sum(p.numel() for p in loaded.parameters()),
-                "loss": float("nan")}
-        log(f"warm start reused from {warm_start} (it must come from the same settings)")
-    else:
-        info = _warm_start(settings, out, train, heldout, warm)
-        log(f"warm start: tiny Llama, {info['params']:,} parameters, {settings.warm_steps} "
-            f"supervised steps (final loss {info['loss']:.2f}) [{time.time() - t0:.0f} s]")
-    per_arm = settings.rl_steps * settings.tasks_per_step * settings.rollouts_per_task
-    log(f"{per_arm:,} rollouts per run: RL arms {settings.rl_steps} steps x {settings.tasks_per_step} "
-        f"tasks x {settings.rollouts_per_task}; HIR 2023 {settings.iterations} iterations x "
-        f"{settings.rl_steps * settings.tasks_per_step // settings.iterations} tasks x "
-        f"{settings.rollouts_per_task}, {settings.hir2023_epochs} epochs per iteration; "
-        f"{len(seeds)} seed(s) x 3 arms")
-    base = {"settings": settings, "warm": info["path"], "train": train, "heldout": heldout}
-    jobs = [dict(base, arm=arm, seed=seed, out=os.path.join(out, "runs", f"{arm}-seed{seed}"))
-            for seed in seeds for arm in ARMS]
-    warm_job = dict(base, out=os.path.join(out, "runs", "warm"))
-    results = _run_jobs(_run_arm, jobs, min(workers, len(jobs)))
-    warm_scores = _warm_scores(warm_job)
-    summary = {"seeds": list(seeds), "rollouts_per_arm": per_arm, "settings": asdict(settings),
-               "warm_start": warm_scores,
-               "arms": {arm: sorted((r for r in results if r["arm"] == arm), key=lambda r: r["seed"])
-                        for arm in ARMS}}
+    plan = hir2023_plan(settings, h23)
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown or not arms:
+        raise ValueError(f"arms must be some of {', '.join(ARMS)} (got {', '.join(arms) or 'none'})")
+    train, heldout, warm, world = demo.setup_world(out, settings)
+    log(f"hirfast hir2023-compare: hirfast demo's world and machinery; {len(train)} training "
+        f"tasks, {len(heldout)} held-out tasks; the best constant answer's held-out ILA "
+        f"{world['constant_ila']:.3f}, the oracle's {world['oracle_ila']:.3f}")
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    per_arm = plan["rollouts"]
+    with demo._pool(workers) as pool:
+        if warm_start:
+            _check_warm_start(warm_start, settings, demo.warm_data(settings, train, heldout, warm)[1])
+            path = warm_start
+            log(f"warm start: reused from {warm_start} (this world's shape and vocabulary)")
+        else:
+            info = demo._warm_start(settings, out, train, heldout, warm, pool, workers, log)
+            path = info["path"]
+            log(f"warm start: tiny Llama, {info['params']:,} parameters, vocabulary {info['vocab']}; "
+                f"{settings.warm_steps} supervised steps (final loss {info['loss']:.2f}) "
+                f"[{time.time() - t0:.0f} s]")
+        digest = _file_digest(os.path.join(path, "model.safetensors"))
+        log(f"{per_arm:,} rollouts per run: RL arms {settings.rl_steps} steps x "
+            f"{settings.tasks_per_step} tasks x {settings.rollouts_per_task} (lr {settings.lr}, KL "
+            f"{settings.kl_loss_coef}); HIR 2023 {plan['iterations']} iterations x "
+            f"{plan['tasks_per_iteration']} tasks x {settings.rollouts_per_task}, {h23.epochs} "
+            f"epoch(s) over the store per iteration, batch {h23.batch_size}, lr {h23.lr}, label "
+            f"smoothing {h23.label_smoothing}, {h23.contrast} contrast; {len(seeds)} seed(s)")
+        base = {"settings": settings, "warm": path, "train": train, "heldout": heldout}
+        jobs = [dict(base, fn="warm_eval")]
+        kept = []
+        # HIR 2023 runs first: they are the longest, and the pool starts jobs in this order.
+        for arm in ARMS:
+            for seed in seeds:
+                run_dir = os.path.join(out, "runs", f"{arm}-seed{seed}")
+                if arm in arms:
+                    jobs.append(dict(base, fn="run_hir2023" if arm == "hir2023" else "run_arm",
+                                     arm=arm, seed=seed, hir2023=h23, out=run_dir))
+                    continue
+                result = _load_kept(os.path.join(run_dir, "result.json"),
+                                    _run_key(arm, settings, h23, digest))
+                if result is not None:
+                    kept.append(result)
+        reused = sorted({r["arm"] for r in kept})
+        for arm in reused:
+            if sum(r["arm"] == arm for r in kept) < len(seeds):
+                log(f"  {arm}: kept results for only some seeds; left out")
+                kept = [r for r in kept if r["arm"] != arm]
+        if kept:
+            log(f"  reused from {os.path.join(out, 'runs')}: "
+                + ", ".join(sorted({r['arm'] for r in kept})) + " (same settings and warm start)")
+        results = demo._run_jobs(jobs, pool, log, fns={"run_hir2023": _run_hir2023})
+    ev, ran = results[0], results[1:]
+    for job, result in zip(jobs[1:], ran):
+        with open(os.path.join(job["out"], "result.json"), "w", encoding="utf-8") as fh:
+            json.dump({"key": _run_key(job["arm"], settings, h23, digest), "result": result}, fh)
+    world.update({"warm_start": ev, "warm_start_reads": ev["own_cla"] - ev["shuffled_cla"] >= demo.READING_GATE,
+                  "settings": asdict(settings)})
+    summary = summarize(ran + kept, list(seeds), per_arm, world, {**asdict(h23), **plan})
     with open(os.path.join(out, "summary.json"), "w", encoding="utf-8") as fh:
         json.dump(summary, fh, indent=1)
     log("")
+    log(demo._warm_eval_line(ev).strip())
     log(report(summary))
-    log(f"\nwrote {os.path.join(out, 'summary.json')}  [{time.time() - t0:.0f} s]")
+    log(f"\nwrote {os.path.join(out, 'summary.json')} and runs/*/  [{time.time() - t0:.0f} s]")
     return summary
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--out", default="hirfast-out/hir2023-compare", metavar="DIR")
-    parser.add_argument("--seeds", type=int, default=2, metavar="N", help="seeds (default 2)")
-    parser.add_argument("--quick", action="store_true", help="a reduced setting (seconds; tests)")
+    parser.add_argument("--out", default="hirfast-out/hir2023-compare", metavar="DIR",
+                        help="output directory (default: hirfast-out/hir2023-compare)")
+    parser.add_argument("--seeds", type=int, default=3, metavar="N",
+                        help="how many seeds (default 3, as hirfast demo)")
+    parser.add_argument("--quick", action="store_true",
+                        help="hirfast demo's reduced setting (seconds; the tests)")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="parallel runs, one thread each (default: one per core)")
+    parser.add_argument("--arms", default=",".join(ARMS), metavar="A,B",
+                        help=f"arms to run (default all: {','.join(ARMS)}); the others are taken "
+                             "from runs/*/result.json of an earlier run into the same --out with "
+                             "the same settings and warm start, when there")
     parser.add_argument("--warm-start", metavar="DIR", default=None,
-                        help="reuse the warm_start/ of an earlier run with the same settings")
-    parser.add_argument("--hir2023-lr", type=float, default=None, metavar="LR",
-                        help=f"HIR 2023's learning rate (default {FULL.hir2023_lr}, the seed's)")
+                        help="reuse a warm start of the same setting (e.g. hirfast-out/demo/"
+                             "warm_start) instead of training one")
+    parser.add_argument("--hir2023-iterations", type=int, default=None, metavar="N",
+                        help=f"HIR 2023's iterations (default {H23_FULL.iterations}; must divide "
+                             "the RL arms' tasks)")
     parser.add_argument("--hir2023-epochs", type=int, default=None, metavar="N",
-                        help=f"HIR 2023's epochs per iteration (default {FULL.hir2023_epochs})")
+                        help=f"epochs over the store per iteration (default {H23_FULL.epochs})")
+    parser.add_argument("--hir2023-lr", type=float, default=None, metavar="LR",
+                        help=f"HIR 2023's learning rate (default {H23_FULL.lr}, the seed's)")
     parser.add_argument("--hir2023-label-smoothing", type=float, default=None, metavar="EPS",
-                        help="HIR 2023's label smoothing (default 0.2, the seed's)")
+                        help=f"label smoothing (default {H23_FULL.label_smoothing}; the seed's 0.2)")
     parser.add_argument("--hir2023-contrast", default=None, choices=["two-way", "in-batch", "off"],
-                        help="HIR 2023's contrast (default two-way, the seed's code)")
+                        help="the contrast (default two-way, the seed's code)")
 
 
 def main(args) -> int:
@@ -307,16 +348,21 @@ def main(args) -> int:
     if args.seeds < 1 or workers < 1:
         print("hirfast hir2023-compare: --seeds and --workers must be at least 1", file=sys.stderr)
         return 2
-    settings = QUICK if args.quick else FULL
-    overrides = {k: v for k, v in (("hir2023_lr", args.hir2023_lr), ("hir2023_epochs", args.hir2023_epochs),
-                                   ("hir2023_contrast", args.hir2023_contrast),
-                                   ("hir2023_label_smoothing", args.hir2023_label_smoothing))
-                 if v is not None}
-    if (overrides.get("hir2023_epochs", 1) < 1 or overrides.get("hir2023_lr", 1) <= 0
-            or not 0 <= overrides.get("hir2023_label_smoothing", 0) < 1):
+    settings, h23 = (QUICK, H23_QUICK) if args.quick else (FULL, H23_FULL)
+    overrides = {k: v for k, v in (("iterations", args.hir2023_iterations),
+                                   ("epochs", args.hir2023_epochs), ("lr", args.hir2023_lr),
+                                   ("label_smoothing", args.hir2023_label_smoothing),
+                                   ("contrast", args.hir2023_contrast)) if v is not None}
+    h23 = replace(h23, **overrides)
+    if h23.epochs < 1 or h23.lr <= 0 or not 0 <= h23.label_smoothing < 1:
         print("hirfast hir2023-compare: --hir2023-epochs must be >= 1, --hir2023-lr > 0 and "
               "--hir2023-label-smoothing in [0, 1)", file=sys.stderr)
         return 2
-    run_compare(args.out, list(range(args.seeds)), dataclasses.replace(settings, **overrides),
-                workers=workers, warm_start=args.warm_start)
+    arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
+    try:
+        run_compare(args.out, list(range(args.seeds)), settings, h23, arms=arms, workers=workers,
+                    warm_start=args.warm_start)
+    except (ValueError, RuntimeError) as e:
+        print(f"hirfast hir2023-compare: {e}", file=sys.stderr)
+        return 2
     return 0
