@@ -274,34 +274,48 @@ def _warm_eval(job: dict) -> dict:
 
 def _run_arm(job: dict) -> dict:
     """One RL run (a worker process): its held-out curve, final evaluation and training tokens."""
-    from .config import TrainConfig
     from .trainer import HiRTrainer
+
+    s: DemoSettings = job["settings"]
+    trainer, tokenizer, curve, history = train_run(
+        job, HiRTrainer, steps=s.rl_steps, tasks_per_step=s.tasks_per_step, lr=s.lr,
+        kl_loss_coef=s.kl_loss_coef, replay=job["arm"] == "hir", eval_every=s.curve_every)
+    tokens = sum(round(m["tokens_per_s_train"] * m["time_train"]) for m in history)
+    return {"arm": job["arm"], "seed": job["seed"], "curve": curve, "train_tokens": tokens,
+            "rollouts": trainer.rollouts,
+            **final_evaluation(trainer.model, tokenizer, job["heldout"], s)}
+
+
+def train_run(job: dict, trainer_cls, **settings):
+    """Train ``trainer_cls`` from the warm start ``job["warm"]`` on ``job["train"]`` with the
+    world's shared settings and ``settings`` (the method's); a held-out curve point before training
+    and every ``eval_every`` steps. Returns the trainer, tokenizer, curve and metrics history."""
+    from .config import TrainConfig
 
     s: DemoSettings = job["settings"]
     model, tokenizer = _worker_model(job["warm"])
     heldout = job["heldout"]
     cfg = TrainConfig(
-        model=job["warm"], out=job["out"], seed=job["seed"], steps=s.rl_steps,
-        tasks_per_step=s.tasks_per_step, rollouts_per_task=s.rollouts_per_task,
-        max_new_tokens=s.max_new_tokens, lr=s.lr, lr_schedule="constant",
-        kl_loss_coef=s.kl_loss_coef, replay=job["arm"] == "hir", eval_every=s.curve_every,
+        model=job["warm"], out=job["out"], seed=job["seed"], rollouts_per_task=s.rollouts_per_task,
+        max_new_tokens=s.max_new_tokens, lr_schedule="constant",
         eval_tasks=min(s.curve_tasks, len(heldout)), eval_samples=2, eval_temperature=1.0,
-        progress=False, device="cpu")
-    trainer = HiRTrainer(cfg, model=model, tokenizer=tokenizer, tasks=job["train"],
-                         eval_tasks=heldout)
+        progress=False, device="cpu", **settings)
+    trainer = trainer_cls(cfg, model=model, tokenizer=tokenizer, tasks=job["train"],
+                          eval_tasks=heldout)
     start = trainer.evaluate()
-    curve = [[0, start["ila"], start["cla"]]]
-    tokens = 0
-    for m in trainer.train():
-        tokens += round(m["tokens_per_s_train"] * m["time_train"])
-        if "eval_ila" in m:
-            curve.append([m["rollouts"], m["eval_ila"], m["eval_cla"]])
+    history = trainer.train()
+    curve = [[0, start["ila"], start["cla"]]] + [
+        [m["rollouts"], m["eval_ila"], m["eval_cla"]] for m in history if "eval_ila" in m]
+    return trainer, tokenizer, curve, history
+
+
+def final_evaluation(model, tokenizer, heldout, s: DemoSettings) -> dict:
+    """A trained run's held-out evaluation: ``sampled`` (``eval_samples`` at T = 1, the same
+    sampling seed for every arm and run) and ``greedy``."""
     common = dict(tokenizer=tokenizer, tasks=heldout, max_new_tokens=s.max_new_tokens)
-    sampled = evaluate_policy(trainer.model, samples=s.eval_samples, temperature=1.0, seed=123,
-                              **common)
-    greedy = evaluate_policy(trainer.model, samples=1, temperature=0.0, seed=0, **common)
-    return {"arm": job["arm"], "seed": job["seed"], "curve": curve, "train_tokens": tokens,
-            "rollouts": trainer.rollouts, "sampled": sampled, "greedy": greedy}
+    return {"sampled": evaluate_policy(model, samples=s.eval_samples, temperature=1.0, seed=123,
+                                       **common),
+            "greedy": evaluate_policy(model, samples=1, temperature=0.0, seed=0, **common)}
 
 
 def _worker_model(path: str):
@@ -555,12 +569,17 @@ def run_demo(out: str, seeds: list[int], settings: DemoSettings = FULL, *, worke
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--out", default="hirfast-out/demo", metavar="DIR",
-                        help="output directory (default: hirfast-out/demo)")
+    add_world_arguments(parser, "hirfast-out/demo", seeds="each runs both arms",
+                        quick="a reduced setting that finishes in well under a minute (for tests)")
+
+
+def add_world_arguments(parser, out: str, *, seeds: str, quick: str) -> None:
+    """``--out``, ``--seeds``, ``--quick`` and ``--workers``: the demo's and the commands that run
+    on its world."""
+    parser.add_argument("--out", default=out, metavar="DIR", help=f"output directory (default: {out})")
     parser.add_argument("--seeds", type=int, default=3, metavar="N",
-                        help="how many seeds (default 3); each runs both arms")
-    parser.add_argument("--quick", action="store_true",
-                        help="a reduced setting that finishes in well under a minute (for tests)")
+                        help=f"how many seeds (default 3); {seeds}")
+    parser.add_argument("--quick", action="store_true", help=quick)
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="parallel runs, one thread each (default: one per core, at most one "
                              "per run)")

@@ -80,36 +80,21 @@ def _run_hir2023(job: dict) -> dict:
     """One HIR 2023 run from the warm start: its held-out curve (after every iteration, as the
     RL arms' curve: ``curve_tasks`` tasks, 2 samples at T = 1), the final evaluation exactly as
     ``demo._run_arm``'s, trained tokens and rollouts."""
-    from .config import TrainConfig
     from .hir2023_train import Hir2023Trainer
 
     s: DemoSettings = job["settings"]
     h: Hir2023Settings = job["hir2023"]
     plan = hir2023_plan(s, h)
-    model, tokenizer = demo._worker_model(job["warm"])
+    trainer, tokenizer, curve, history = demo.train_run(
+        job, Hir2023Trainer, algorithm="hir2023", steps=plan["iterations"],
+        tasks_per_step=plan["tasks_per_iteration"], lr=h.lr, hir2023_epochs=h.epochs,
+        hir2023_batch_size=h.batch_size, hir2023_label_smoothing=h.label_smoothing,
+        hir2023_contrast=h.contrast, eval_every=1)
     heldout = job["heldout"]
-    cfg = TrainConfig(
-        model=job["warm"], out=job["out"], seed=job["seed"], algorithm="hir2023",
-        steps=plan["iterations"], tasks_per_step=plan["tasks_per_iteration"],
-        rollouts_per_task=s.rollouts_per_task, max_new_tokens=s.max_new_tokens, lr=h.lr,
-        lr_schedule="constant", hir2023_epochs=h.epochs, hir2023_batch_size=h.batch_size,
-        hir2023_label_smoothing=h.label_smoothing, hir2023_contrast=h.contrast, eval_every=1,
-        eval_tasks=min(s.curve_tasks, len(heldout)), eval_samples=2, eval_temperature=1.0,
-        progress=False, device="cpu")
-    trainer = Hir2023Trainer(cfg, model=model, tokenizer=tokenizer, tasks=job["train"],
-                             eval_tasks=heldout)
-    start = trainer.evaluate()
-    curve = [[0, start["ila"], start["cla"]]]
-    history = trainer.train()
-    curve += [[m["rollouts"], m["eval_ila"], m["eval_cla"]] for m in history if "eval_ila" in m]
-    common = dict(tokenizer=tokenizer, tasks=heldout, max_new_tokens=s.max_new_tokens)
-    sampled = demo.evaluate_policy(trainer.model, samples=s.eval_samples, temperature=1.0,
-                                   seed=123, **common)
-    greedy = demo.evaluate_policy(trainer.model, samples=1, temperature=0.0, seed=0, **common)
     return {"arm": "hir2023", "seed": job["seed"], "curve": curve,
             "train_tokens": sum(m["train_tokens"] for m in history),
             "rollouts": trainer.rollouts, "optimizer_steps": sum(m["optimizer_steps"] for m in history),
-            "sampled": sampled, "greedy": greedy}
+            **demo.final_evaluation(trainer.model, tokenizer, heldout, s)}
 
 
 # --- summary and report -------------------------------------------------------------------------
@@ -315,14 +300,8 @@ def run_compare(out: str, seeds: list[int], settings: DemoSettings = FULL,
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--out", default="hirfast-out/hir2023-compare", metavar="DIR",
-                        help="output directory (default: hirfast-out/hir2023-compare)")
-    parser.add_argument("--seeds", type=int, default=3, metavar="N",
-                        help="how many seeds (default 3, as hirfast demo)")
-    parser.add_argument("--quick", action="store_true",
-                        help="hirfast demo's reduced setting (seconds; the tests)")
-    parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="parallel runs, one thread each (default: one per core)")
+    demo.add_world_arguments(parser, "hirfast-out/hir2023-compare", seeds="as hirfast demo",
+                             quick="hirfast demo's reduced setting (seconds; the tests)")
     parser.add_argument("--arms", default=",".join(ARMS), metavar="A,B",
                         help=f"arms to run (default all: {','.join(ARMS)}); the others are taken "
                              "from runs/*/result.json of an earlier run into the same --out with "
