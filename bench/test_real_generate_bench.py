@@ -97,6 +97,44 @@ def hf_generate(tokenizer, model, chunk, max_new_tokens, batch):
 ENGINES = {"hirfast": hirfast_generate, "hf-generate": hf_generate}
 
 
+def _rollout_variant(per_batch: bool, record_logprobs: bool, packed: bool):
+    """hirfast's generation with each of `hirfast eval`'s three changes on or off (`--ablation`):
+    one call per batch (main before them) or one call over all prompts, log-probs recorded or
+    not, F.linear or oneDNN-packed linear layers. All on: what `evaluate.generate_texts` runs."""
+    import contextlib
+
+    from hirfast import cpu_linear, rollout
+
+    def generate(tokenizer, model, chunk, max_new_tokens, batch):
+        prompts = evaluate.chat_prompts(tokenizer, [r.prompt for r in chunk], None)
+        options = dict(n=1, max_new_tokens=max_new_tokens, temperature=0.0,
+                       stop_token_ids=evaluate.stop_token_ids(tokenizer, model), seed=0,
+                       record_logprobs=record_logprobs)
+        packing = cpu_linear.packed_linears(model, rows=batch) if packed else contextlib.nullcontext()
+        ids = []
+        with torch.inference_mode(), packing:
+            if per_batch:
+                for start in range(0, len(prompts), batch):
+                    ids += [g[0].token_ids for g in rollout.generate(model, prompts[start:start + batch],
+                                                                     **options)]
+            else:
+                ids = [g[0].token_ids for g in rollout.generate(model, prompts, max_batch_size=batch,
+                                                                **options)]
+        rollout.release(model)
+        return None, ids
+
+    return generate
+
+
+ABLATION = {
+    "per batch, log-probs, F.linear (main)": _rollout_variant(True, True, False),
+    "one call, log-probs, F.linear": _rollout_variant(False, True, False),
+    "one call, tokens only, F.linear": _rollout_variant(False, False, False),
+    "one call, tokens only, oneDNN packed (eval)": _rollout_variant(False, False, True),
+    "hf-generate": hf_generate,
+}
+
+
 @pytest.fixture
 def one_thread():
     threads = torch.get_num_threads()
@@ -135,10 +173,14 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=BATCH)
     parser.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--ablation", action="store_true",
+                        help="time each of hirfast eval's changes on and off, then HF, one after another")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     tokenizer, model = load()
     chunk = rows(args.prompts)
+    if args.ablation:
+        return _ablation(tokenizer, model, chunk, args)
     for generate in ENGINES.values():
         generate(tokenizer, model, rows(2), 8, args.batch)
     print(f"{len(chunk)} IFEval prompts, batch {args.batch}, greedy, at most {args.max_new_tokens} "
@@ -158,6 +200,26 @@ def main(argv=None):
               f"{theirs:.1f} s {tokens['hf-generate'] / theirs:.1f} tok/s | ratio {theirs / ours:.2f}x | "
               f"tokens {tokens['hirfast']} vs {tokens['hf-generate']}, identical token ids "
               f"{same}/{len(chunk)} | load {os.getloadavg()[0]:.1f}", flush=True)
+    return 0 if ok else 1
+
+
+def _ablation(tokenizer, model, chunk, args):
+    for generate in ABLATION.values():
+        generate(tokenizer, model, rows(2), 8, args.batch)
+    seconds, ids = {}, {}
+    for name, generate in ABLATION.items():
+        t0 = time.perf_counter()
+        _, ids[name] = generate(tokenizer, model, chunk, args.max_new_tokens, args.batch)
+        seconds[name] = time.perf_counter() - t0
+    ok = True
+    for name in ABLATION:
+        same = sum(a == b for a, b in zip(ids[name], ids["hf-generate"]))
+        ok &= same == len(chunk)
+        tokens = sum(map(len, ids[name]))
+        print(f"{name}: {seconds[name]:.1f} s, {tokens / seconds[name]:.1f} tok/s, HF / this "
+              f"{seconds['hf-generate'] / seconds[name]:.2f}x, identical to HF {same}/{len(chunk)}",
+              flush=True)
+    print(f"load {os.getloadavg()[0]:.1f}", flush=True)
     return 0 if ok else 1
 
 
