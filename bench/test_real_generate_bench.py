@@ -175,10 +175,14 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--ablation", action="store_true",
                         help="time each of hirfast eval's changes on and off, then HF, one after another")
+    parser.add_argument("--profile", action="store_true",
+                        help="only hirfast's generation, under torch.profiler: the ops by self CPU time")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     tokenizer, model = load()
     chunk = rows(args.prompts)
+    if args.profile:
+        return _profile(tokenizer, model, chunk, args)
     if args.ablation:
         return _ablation(tokenizer, model, chunk, args)
     for generate in ENGINES.values():
@@ -201,6 +205,16 @@ def main(argv=None):
               f"tokens {tokens['hirfast']} vs {tokens['hf-generate']}, identical token ids "
               f"{same}/{len(chunk)} | load {os.getloadavg()[0]:.1f}", flush=True)
     return 0 if ok else 1
+
+
+def _profile(tokenizer, model, chunk, args):
+    from torch.profiler import ProfilerActivity, profile
+
+    hirfast_generate(tokenizer, model, rows(2), 8, args.batch)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        hirfast_generate(tokenizer, model, chunk, args.max_new_tokens, args.batch)
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20, max_name_column_width=50))
+    return 0
 
 
 def _ablation(tokenizer, model, chunk, args):
