@@ -60,10 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=4096, metavar="N",
                         help="most tokens per response (default: 4096, as HiR's evaluation scripts)")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N",
-                        help="prompts per generate call; the progress bar advances per call (default: 64)")
+                        help="most responses generated together; a finished one's place goes to the next "
+                             "prompt (default: 64)")
     parser.add_argument("--seed", type=int, default=0,
-                        help="sampling seed (default: 0); with --temperature > 0 the samples depend on the "
-                             "seed and on --batch-size")
+                        help="sampling seed (default: 0); with --temperature > 0 a response depends on the "
+                             "seed and its prompt's place in the benchmark, not on --batch-size")
     parser.add_argument("--device", default="auto", help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float16", "float32"],
                         help="model dtype (default: bfloat16 on a GPU, float32 on the CPU)")
@@ -144,18 +145,23 @@ def stop_token_ids(tokenizer, model) -> list[int]:
 
 
 def generate_responses(tokenizer, model, rows, args) -> list[str]:
-    """One response per row, in order, generated `args.batch_size` prompts per call."""
+    """One response per row, in order, at most `args.batch_size` generated together."""
     return generate_texts(tokenizer, model, [r.prompt for r in rows],
                           [f"{r.where}: key {r.key!r}" for r in rows], args)
 
 
 def generate_texts(tokenizer, model, prompts: list[str], labels: list[str], args) -> list[str]:
     """One response per user message in `prompts` (chat-templated, `args.system_prompt` first),
-    in order, `args.batch_size` prompts per call; a prompt longer than the model takes is an error
-    naming its label."""
+    in order; a prompt longer than the model takes is an error naming its label.
+
+    All prompts go to one `rollout.generate` call with `args.batch_size` cache rows: when a
+    response ends, its row takes the next waiting prompt (continuous batching), so the decode batch
+    stays full until the prompts run out, instead of a batch of `args.batch_size` prompts decoding
+    until its longest response ends. No log-probs are recorded (eval keeps only the text). On the
+    CPU, fp32 linear layers run on oneDNN-packed weights meanwhile (`hirfast.cpu_linear`)."""
     import torch
 
-    from . import rollout
+    from . import cpu_linear, rollout
 
     token_prompts = chat_prompts(tokenizer, prompts, args.system_prompt)
     limit = getattr(model.config, "max_position_embeddings", None)
@@ -166,19 +172,22 @@ def generate_texts(tokenizer, model, prompts: list[str], labels: list[str], args
                                  f"takes at most {limit} positions")
     stops = stop_token_ids(tokenizer, model)
     responses = []
-    with tqdm(total=len(token_prompts), desc="generating", unit="prompt") as bar, torch.inference_mode():
-        for start in range(0, len(token_prompts), args.batch_size):
-            chunk = token_prompts[start:start + args.batch_size]
-            # Seeds differ per chunk: a sequence's draws depend on (seed, index in the call, step).
-            result = rollout.generate(model, chunk, n=1, max_new_tokens=args.max_new_tokens,
-                                      temperature=args.temperature, top_p=args.top_p,
-                                      stop_token_ids=stops, seed=args.seed + start)
-            for completions in result:
-                ids = completions[0].token_ids
-                if ids and ids[-1] in stops:
-                    ids = ids[:-1]
-                responses.append(tokenizer.decode(ids, skip_special_tokens=True))
-            bar.update(len(chunk))
+    with (tqdm(total=len(token_prompts), desc="generating", unit="prompt") as bar, torch.inference_mode(),
+          cpu_linear.packed_linears(model, rows=args.batch_size)):
+        options = dict(n=1, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                       top_p=args.top_p, stop_token_ids=stops, seed=args.seed, record_logprobs=False,
+                       progress=bar.update)
+        try:
+            result = rollout.generate(model, token_prompts, max_batch_size=args.batch_size, **options)
+        except rollout.CacheBudgetError:
+            # --batch-size rows do not fit the memory: as many rows as fit (the engine's default).
+            result = rollout.generate(model, token_prompts, **options)
+        for completions in result:
+            ids = completions[0].token_ids
+            if ids and ids[-1] in stops:
+                ids = ids[:-1]
+            responses.append(tokenizer.decode(ids, skip_special_tokens=True))
+        bar.update(len(token_prompts) - bar.n)
     rollout.release(model)
     return responses
 

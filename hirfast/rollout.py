@@ -44,14 +44,14 @@ import os
 import time
 import weakref
 from collections import deque
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import torch
 
 from hirfast.rollout_attention import (ATTENTION_NAME, _AttentionScope, _DecodeAttention,  # noqa: F401
                                        _ModelAttentionSwitch, _PrefillAttention)
-from hirfast.rollout_sampling import counter_uniforms, sample_tokens
+from hirfast.rollout_sampling import counter_uniforms, draw_tokens, sample_tokens
 
 # fp32 [rows, vocab] buffers alive at once while sampling: logits, scaled/sorted logits, probs, cdf.
 _SAMPLING_BUFFERS_PER_ROW = 4
@@ -93,6 +93,7 @@ class Completion:
     """One sampled continuation of a prompt.
 
     token_ids:     the generated tokens, the stop token included when one ended it.
+    logprobs, full_logprobs, entropies: None when `generate` ran with `record_logprobs=False`.
     logprobs:      (len(token_ids),) float32 on the CPU: log-prob of each token under the distribution
                    it was sampled from (temperature-scaled, renormalized after top-k/top-p; at
                    temperature 0, the temperature-1 distribution after top-k/top-p).
@@ -105,7 +106,7 @@ class Completion:
     """
 
     token_ids: list[int]
-    logprobs: torch.Tensor
+    logprobs: torch.Tensor | None
     finish_reason: Literal["stop", "length"]
     full_logprobs: torch.Tensor | None = None
     entropies: torch.Tensor | None = None
@@ -244,6 +245,7 @@ class _Sampling:
     top_k: int
     top_p: float
     has_stop: bool
+    record: bool = True   # log-probs and entropies computed and kept (off: tokens only)
 
 
 class _Engine:
@@ -287,7 +289,8 @@ class _Engine:
     # ---- one call ----------------------------------------------------------------------------
     def run(self, model, units: list[_Unit], *, slots: int, prompt_lens: np.ndarray, limits: np.ndarray,
             sampling: _Sampling, seed: int, stop_ids: list[int], max_new_tokens: int,
-            prefill_tokens: int, stats: RolloutStats, stop_check_interval: int = 1):
+            prefill_tokens: int, stats: RolloutStats, stop_check_interval: int = 1,
+            progress: Callable[[int], object] | None = None):
         fingerprint = tuple(p.data_ptr() for p in model.parameters())
         if fingerprint != self.param_fingerprint:  # weights were re-allocated: graphs read old memory
             self.graphs.clear()
@@ -301,9 +304,12 @@ class _Engine:
         columns = max(max_new_tokens, 1) + 1
         self.scratch_column = columns - 1
         self.out_tokens = torch.zeros(sequences, columns, dtype=torch.long, device=self.device)
-        self.out_logprobs, self.out_full_logprobs, self.out_entropies = (
-            torch.zeros(sequences, columns, dtype=torch.float32, device=self.device)
-            for _ in range(3))
+        self.out_logprobs = self.out_full_logprobs = self.out_entropies = None
+        if sampling.record:
+            self.out_logprobs, self.out_full_logprobs, self.out_entropies = (
+                torch.zeros(sequences, columns, dtype=torch.float32, device=self.device)
+                for _ in range(3))
+        self.progress = progress
         self.stop_check_interval = max(1, int(stop_check_interval))
         self.steps_since_check = 0
         self.stats = stats
@@ -340,7 +346,7 @@ class _Engine:
                   self.seq_len, self.seq_stopped)
         # the engine may be kept; its outputs are not
         self.out_tokens = self.out_logprobs = self.out_full_logprobs = self.out_entropies = None
-        self.stats = None
+        self.stats = self.progress = None
         return result
 
     def _prefill(self, model, units, prompt_lens, limits, sampling, stats):
@@ -375,13 +381,16 @@ class _Engine:
         seq_tensor = torch.tensor(seq_ids, device=device)
         zero_steps = torch.zeros(count, dtype=torch.long, device=device)
         uniforms = counter_uniforms(self.seed, seq_tensor, zero_steps)
-        tokens, logprobs, full_logprobs, entropies = sample_tokens(
-            logits[torch.tensor(seq_unit, device=device)], uniforms, temperature=sampling.temperature,
-            top_k=sampling.top_k, top_p=sampling.top_p, full=True)
+        logits = logits[torch.tensor(seq_unit, device=device)]
+        knobs = dict(temperature=sampling.temperature, top_k=sampling.top_k, top_p=sampling.top_p)
+        if sampling.record:
+            tokens, logprobs, full_logprobs, entropies = sample_tokens(logits, uniforms, full=True, **knobs)
+            self.out_logprobs[seq_tensor, 0] = logprobs
+            self.out_full_logprobs[seq_tensor, 0] = full_logprobs
+            self.out_entropies[seq_tensor, 0] = entropies
+        else:
+            tokens = draw_tokens(logits, uniforms, **knobs)
         self.out_tokens[seq_tensor, 0] = tokens
-        self.out_logprobs[seq_tensor, 0] = logprobs
-        self.out_full_logprobs[seq_tensor, 0] = full_logprobs
-        self.out_entropies[seq_tensor, 0] = entropies
         seq_array = np.asarray(seq_ids, dtype=np.int64)
         self.tokens[rows] = tokens
         self.positions[rows] = torch.as_tensor(prompt_lens[seq_array], device=device)
@@ -404,13 +413,15 @@ class _Engine:
             logits = model(input_ids=self.tokens[:rows, None], position_ids=self.positions[:rows, None],
                            use_cache=False, logits_to_keep=1).logits[:, -1].float()
         uniforms = counter_uniforms(self.seed, self.seq_ids[:rows], self.steps[:rows])
-        tokens, logprobs, full_logprobs, entropies = sample_tokens(
-            logits, uniforms, temperature=sampling.temperature, top_k=sampling.top_k,
-            top_p=sampling.top_p, full=True)
+        knobs = dict(temperature=sampling.temperature, top_k=sampling.top_k, top_p=sampling.top_p)
+        if sampling.record:
+            tokens, logprobs, full_logprobs, entropies = sample_tokens(logits, uniforms, full=True, **knobs)
+            self.next_logprobs[:rows].copy_(logprobs)
+            self.next_full_logprobs[:rows].copy_(full_logprobs)
+            self.next_entropies[:rows].copy_(entropies)
+        else:
+            tokens = draw_tokens(logits, uniforms, **knobs)
         self.next_tokens[:rows].copy_(tokens)
-        self.next_logprobs[:rows].copy_(logprobs)
-        self.next_full_logprobs[:rows].copy_(full_logprobs)
-        self.next_entropies[:rows].copy_(entropies)
         live = self.live[:rows]
         if sampling.has_stop:
             # A row that stopped at an earlier step and is still in the batch (its flag not read
@@ -439,9 +450,10 @@ class _Engine:
         if sampling.has_stop:  # frozen rows write to the scratch column
             index = torch.where(self.step_active[:batch], index, self.scratch_column)
         self.out_tokens[seq, index] = self.next_tokens[:batch]
-        self.out_logprobs[seq, index] = self.next_logprobs[:batch]
-        self.out_full_logprobs[seq, index] = self.next_full_logprobs[:batch]
-        self.out_entropies[seq, index] = self.next_entropies[:batch]
+        if sampling.record:
+            self.out_logprobs[seq, index] = self.next_logprobs[:batch]
+            self.out_full_logprobs[seq, index] = self.next_full_logprobs[:batch]
+            self.out_entropies[seq, index] = self.next_entropies[:batch]
         self.row_count[:batch] += 1
         self.row_pos[:batch] += 1
         stats.decode_steps += 1
@@ -494,6 +506,8 @@ class _Engine:
         seqs = self.row_seq[finished]
         self.seq_len[seqs] = counts[finished]
         self.seq_stopped[seqs] = stopped[finished]
+        if self.progress is not None:
+            self.progress(len(finished))
         kept = batch - len(finished)
         holes = finished[finished < kept]
         movers = np.nonzero(~done[kept:])[0] + kept
@@ -641,7 +655,8 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
              cache_budget_bytes: int | None = None, prefill_tokens: int = _DEFAULT_PREFILL_TOKENS,
              use_cuda_graphs: bool | None = None, keep_cache: bool = True,
              stop_check_interval: int | None = None,
-             cuda_graph_kv_buckets: str = _DEFAULT_KV_BUCKETS) -> Rollout:
+             cuda_graph_kv_buckets: str = _DEFAULT_KV_BUCKETS, record_logprobs: bool = True,
+             progress: Callable[[int], object] | None = None) -> Rollout:
     """Sample `n` completions of every prompt with a Hugging Face causal LM.
 
     model:          a transformers causal LM whose attention goes through `AttentionInterface`
@@ -669,6 +684,11 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
     cuda_graph_kv_buckets: how the decode graphs round the key length up (`KV_BUCKET_MODES`):
                     "linear" (default) reads the fewest positions and captures the most graphs,
                     "max" captures one graph per batch bucket and reads whole rows.
+    record_logprobs: compute and return the log-probs and entropies (default); False returns
+                    only the tokens (`Completion.logprobs`, `.full_logprobs`, `.entropies` are
+                    None), the same tokens, without the per-step log-sum-exp over the vocabulary.
+    progress:       called with the number of sequences that just finished, as they finish
+                    (e.g. a progress bar's `update`); sequences given no new tokens are not counted.
 
     Returns a `Rollout`: `rollout[i][j]` is the `Completion` (token_ids, logprobs, finish_reason,
     full_logprobs, entropies) of
@@ -733,7 +753,8 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
             engine = _Engine(model, plan, device, dtype, use_cuda_graphs)
         engine.kv_buckets = cuda_graph_kv_buckets
         stats.slots, stats.cache_len, stats.cache_bytes = plan.slots, plan.max_len, plan.cache_bytes
-        sampling = _Sampling(float(temperature), int(top_k), float(top_p), bool(stops))
+        sampling = _Sampling(float(temperature), int(top_k), float(top_p), bool(stops),
+                             bool(record_logprobs))
         if stop_check_interval is None:
             stop_check_interval = _GPU_STOP_CHECK_INTERVAL if device.type == "cuda" else 1
         was_training = model.training
@@ -744,9 +765,10 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
                     model, units, slots=plan.slots, prompt_lens=prompt_lens, limits=limits, sampling=sampling, seed=int(seed),
                     stop_ids=stops, max_new_tokens=max_new_tokens,
                     prefill_tokens=max(1, int(prefill_tokens)), stats=stats,
-                    stop_check_interval=stop_check_interval)
+                    stop_check_interval=stop_check_interval, progress=progress)
                 out_tokens, out_logprobs, out_full, out_entropies = (
-                    t.cpu() for t in (out_tokens, out_logprobs, out_full, out_entropies))
+                    None if t is None else t.cpu()
+                    for t in (out_tokens, out_logprobs, out_full, out_entropies))
         finally:
             model.train(was_training)
             if keep_cache:
@@ -759,7 +781,10 @@ def generate(model, prompts: Sequence[Sequence[int]], *, n: int, max_new_tokens:
         group = []
         for seq in range(index * n, (index + 1) * n):
             length = int(seq_len[seq])
-            if out_tokens is None or length == 0:
+            if not record_logprobs:
+                token_ids = [] if out_tokens is None or length == 0 else out_tokens[seq, :length].tolist()
+                logprobs = full = entropies = None
+            elif out_tokens is None or length == 0:
                 token_ids = []
                 logprobs, full, entropies = (torch.zeros(0, dtype=torch.float32) for _ in range(3))
             else:

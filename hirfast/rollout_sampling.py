@@ -149,3 +149,14 @@ def sample_tokens(logits: torch.Tensor, uniforms: torch.Tensor, *, temperature: 
     full_logprobs = logprobs if not truncated else (
         base.gather(1, tokens.unsqueeze(1)).squeeze(1) - log_norm)
     return tokens, logprobs, full_logprobs, _entropy(base, probs, log_norm)
+
+
+def draw_tokens(logits: torch.Tensor, uniforms: torch.Tensor, *, temperature: float, top_k: int,
+                top_p: float) -> torch.Tensor:
+    """The tokens `sample_tokens` draws, without their log-probs (for callers that keep none, such
+    as `hirfast eval`). Greedy is one argmax of the raw logits: top-k and top-p keep the likeliest
+    token, and `torch.argmax`, like the stable sort `sample_tokens` ranks by, takes the first of
+    equal maxima. Sampling needs the normalizer anyway, so it is `sample_tokens`' draw."""
+    if temperature == 0:
+        return torch.argmax(logits, dim=-1)
+    return sample_tokens(logits, uniforms, temperature=temperature, top_k=top_k, top_p=top_p)[0]

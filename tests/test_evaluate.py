@@ -191,6 +191,43 @@ def test_responses_missing_a_prompt_name_the_keys(tmp_path, capsys):
     assert code == 2 and "no response for 541 prompt(s)" in err
 
 
+def _generation_args(batch_size, max_new_tokens):
+    import argparse
+
+    return argparse.Namespace(batch_size=batch_size, max_new_tokens=max_new_tokens, temperature=0.0,
+                              top_p=1.0, seed=0, system_prompt=None)
+
+
+def test_generation_refills_rows_and_fits_the_memory(tiny_model_dir, monkeypatch):
+    """`--batch-size 2` over 7 prompts (each finished row takes the next prompt) gives every prompt
+    the response it gets in a batch of its own, greedy; when 7 rows do not fit the cache budget,
+    as many as fit are used (here 2) rather than failing."""
+    from hirfast import rollout
+
+    tokenizer, model = evaluate.load_model(str(tiny_model_dir), "cpu", "float32")
+    prompts = [r.prompt for r in verify_cli.load_inputs(evaluate.benchmark_path("ifeval"))[:7]]
+    labels = [str(i) for i in range(len(prompts))]
+    alone = [evaluate.generate_texts(tokenizer, model, [p], ["x"], _generation_args(1, 9))[0]
+             for p in prompts]
+    assert evaluate.generate_texts(tokenizer, model, prompts, labels, _generation_args(2, 9)) == alone
+
+    slots = []
+    engine = rollout.generate
+
+    def recording(*args, **kwargs):
+        result = engine(*args, **kwargs)
+        slots.append(result.stats.slots)
+        return result
+
+    ids = evaluate.chat_prompts(tokenizer, prompts, None)
+    plan = rollout.plan_cache(model.config, sequences=1, group_size=1, dtype=torch.float32,
+                              max_len=max(map(len, ids)) + 9 - 1)
+    monkeypatch.setattr(rollout, "generate", recording)
+    monkeypatch.setattr(rollout, "_default_budget", lambda device, held: 2 * plan.total_bytes + 1)
+    assert evaluate.generate_texts(tokenizer, model, prompts, labels, _generation_args(7, 9)) == alone
+    assert slots == [2]
+
+
 def test_a_tokenizer_without_chat_template_is_refused(tiny_model_dir):
     from transformers import AutoTokenizer
 

@@ -103,6 +103,24 @@ def test_rollout_greedy_equals_hf_generate(smollm2):
     assert any(g[0].finish_reason == "stop" for g in ours)  # the model does end its turn
 
 
+def test_eval_generation_greedy_equals_hf_generate(smollm2):
+    """`hirfast eval`'s generation (one call, 2 rows for 3 prompts, tokens only, oneDNN-packed
+    linear layers on the CPU) gives HF greedy's texts."""
+    import argparse
+
+    tokenizer, model = smollm2
+    args = argparse.Namespace(batch_size=2, max_new_tokens=32, temperature=0.0, top_p=1.0, seed=0,
+                              system_prompt=None)
+    texts = evaluate.generate_texts(tokenizer, model, PROMPTS, PROMPTS, args)
+    stops = _stops(tokenizer, model)
+    for prompt, text in zip(_chat_ids(tokenizer, PROMPTS), texts):
+        ids = torch.tensor([prompt])
+        with torch.no_grad():
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=32,
+                                 do_sample=False, eos_token_id=stops, pad_token_id=stops[0])
+        assert text == tokenizer.decode(out[0, len(prompt):], skip_special_tokens=True)
+
+
 def test_recorded_logprobs_equal_a_full_forward(smollm2):
     tokenizer, model = smollm2
     prompts = _chat_ids(tokenizer, PROMPTS[:2])

@@ -4,6 +4,9 @@ CUDA graphs, the device guard around capture; and their `gpu` twins, which run u
 
 The CPU checks compare the engine with itself under another setting (k = 1, the whole-row copy,
 the exact decode shapes) and, through test_rollout's references, with Hugging Face.
+
+Also what `hirfast eval` asks of the engine (issue #14 item 6): tokens without log-probs, a
+progress callback, and one call over more prompts than cache rows.
 """
 import contextlib
 
@@ -318,3 +321,57 @@ def test_rollout_on_the_second_gpu_equals_the_first():
     on_second = generate(model, PROMPTS, **kwargs)
     assert on_second.stats.cuda_graphs_captured > 0
     same_outputs(on_first, on_second, atol=1e-4)
+
+
+# ---- what `hirfast eval` uses: tokens only, progress, more prompts than rows --------------------
+
+MANY_PROMPTS = [[(7 * i + j) % VOCAB for j in range(3 + i % 5)] for i in range(11)]
+
+
+@pytest.mark.parametrize("padded", [False, True], ids=["exact", "graph_shapes"])
+@pytest.mark.parametrize("sampling", [dict(temperature=0.0), dict(temperature=1.0, top_p=0.9),
+                                      dict(temperature=0.7, top_k=20)],
+                         ids=["greedy", "top_p", "top_k"])
+def test_tokens_only_gives_the_same_tokens_without_logprobs(llama, pad_decode_to_buckets, padded,
+                                                            sampling):
+    """`record_logprobs=False` draws the same tokens (greedy: one argmax; sampled: the same draw)
+    and ends the same way, with no log-probs or entropies."""
+    if padded:
+        pad_decode_to_buckets()
+    kwargs = dict(n=2, max_new_tokens=20, stop_token_ids=STOPS, seed=5, max_batch_size=5,
+                  keep_cache=False, **sampling)
+    recorded = generate(llama, MANY_PROMPTS, **kwargs)
+    tokens_only = generate(llama, MANY_PROMPTS, record_logprobs=False, **kwargs)
+    for group_a, group_b in zip(recorded, tokens_only):
+        for a, b in zip(group_a, group_b):
+            assert b.token_ids == a.token_ids and b.finish_reason == a.finish_reason
+            assert b.logprobs is None and b.full_logprobs is None and b.entropies is None
+    assert {c.finish_reason for g in recorded for c in g} == {"stop", "length"}
+
+
+def test_one_call_over_more_prompts_than_rows_equals_calls_per_batch(llama):
+    """Continuous batching: 11 prompts through 3 rows in one call (a finished row takes the next
+    prompt) give each prompt the completion that calls of 3 prompts each give it, greedy, and in
+    no more decode steps than those calls together."""
+    kwargs = dict(n=1, max_new_tokens=24, temperature=0.0, stop_token_ids=STOPS, seed=0,
+                  keep_cache=False, record_logprobs=False)
+    one_call = generate(llama, MANY_PROMPTS, max_batch_size=3, **kwargs)
+    per_batch, steps = [], 0
+    for start in range(0, len(MANY_PROMPTS), 3):
+        part = generate(llama, MANY_PROMPTS[start:start + 3], **kwargs)
+        per_batch += part
+        steps += part.stats.decode_steps
+    assert one_call.stats.slots == 3
+    assert [g[0].token_ids for g in one_call] == [g[0].token_ids for g in per_batch]
+    assert [g[0].finish_reason for g in one_call] == [g[0].finish_reason for g in per_batch]
+    assert {g[0].finish_reason for g in one_call} == {"stop", "length"}
+    assert one_call.stats.decode_steps <= steps
+
+
+def test_progress_reports_sequences_as_they_finish(llama):
+    finished = []
+    result = generate(llama, MANY_PROMPTS, n=2, max_new_tokens=16, temperature=1.0, stop_token_ids=STOPS,
+                      seed=3, max_batch_size=4, keep_cache=False, progress=finished.append)
+    assert sum(finished) == 2 * len(MANY_PROMPTS)
+    assert len(finished) > 1 and all(k >= 1 for k in finished)
+    assert len(result) == len(MANY_PROMPTS)
