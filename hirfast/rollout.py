@@ -162,6 +162,14 @@ class _Sampling:
     has_stop: bool
     record: bool = True   # log-probs and entropies computed and kept (off: tokens only)
 
+    def draw(self, logits: torch.Tensor, uniforms: torch.Tensor):
+        """The tokens drawn, and (log-probs, full log-probs, entropies) when recorded, else None."""
+        knobs = dict(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
+        if not self.record:
+            return draw_tokens(logits, uniforms, **knobs), None
+        tokens, *recorded = sample_tokens(logits, uniforms, full=True, **knobs)
+        return tokens, recorded
+
 
 class _Engine:
     def __init__(self, model, plan: CachePlan, device: torch.device, dtype: torch.dtype,
@@ -297,14 +305,11 @@ class _Engine:
         zero_steps = torch.zeros(count, dtype=torch.long, device=device)
         uniforms = counter_uniforms(self.seed, seq_tensor, zero_steps)
         logits = logits[torch.tensor(seq_unit, device=device)]
-        knobs = dict(temperature=sampling.temperature, top_k=sampling.top_k, top_p=sampling.top_p)
-        if sampling.record:
-            tokens, logprobs, full_logprobs, entropies = sample_tokens(logits, uniforms, full=True, **knobs)
-            self.out_logprobs[seq_tensor, 0] = logprobs
-            self.out_full_logprobs[seq_tensor, 0] = full_logprobs
-            self.out_entropies[seq_tensor, 0] = entropies
-        else:
-            tokens = draw_tokens(logits, uniforms, **knobs)
+        tokens, recorded = sampling.draw(logits, uniforms)
+        if recorded is not None:
+            for out, values in zip((self.out_logprobs, self.out_full_logprobs, self.out_entropies),
+                                   recorded):
+                out[seq_tensor, 0] = values
         self.out_tokens[seq_tensor, 0] = tokens
         seq_array = np.asarray(seq_ids, dtype=np.int64)
         self.tokens[rows] = tokens
@@ -328,14 +333,11 @@ class _Engine:
             logits = model(input_ids=self.tokens[:rows, None], position_ids=self.positions[:rows, None],
                            use_cache=False, logits_to_keep=1).logits[:, -1].float()
         uniforms = counter_uniforms(self.seed, self.seq_ids[:rows], self.steps[:rows])
-        knobs = dict(temperature=sampling.temperature, top_k=sampling.top_k, top_p=sampling.top_p)
-        if sampling.record:
-            tokens, logprobs, full_logprobs, entropies = sample_tokens(logits, uniforms, full=True, **knobs)
-            self.next_logprobs[:rows].copy_(logprobs)
-            self.next_full_logprobs[:rows].copy_(full_logprobs)
-            self.next_entropies[:rows].copy_(entropies)
-        else:
-            tokens = draw_tokens(logits, uniforms, **knobs)
+        tokens, recorded = sampling.draw(logits, uniforms)
+        if recorded is not None:
+            for buf, values in zip((self.next_logprobs, self.next_full_logprobs, self.next_entropies),
+                                   recorded):
+                buf[:rows].copy_(values)
         self.next_tokens[:rows].copy_(tokens)
         live = self.live[:rows]
         if sampling.has_stop:
